@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from django_otp.admin import OTPAdminSite
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Staff reach the back office only with a verified second factor.
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "Bourse back office"
+admin.site.site_title = "Bourse back office"
+admin.site.index_title = "Operations, compliance and risk"
+
+api_v1 = [
+    path("", include("apps.accounts.api.urls")),
+    path("", include("apps.core.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", RedirectView.as_view(pattern_name="accounts:overview"), name="home"),
+    path("", include("apps.accounts.urls")),
+]
+
+handler400 = "apps.core.views.bad_request"
+handler403 = "apps.core.views.permission_denied"
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"
