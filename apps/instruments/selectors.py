@@ -1,0 +1,1 @@
+"""Reads of the instruments app used by more than one caller."""

@@ -1,0 +1,1 @@
+"""Celery tasks of the instruments app: thin, idempotent, each calling one service."""

@@ -1,0 +1,1 @@
+"""Tables of the ledger app: double-entry books: journal entries, postings, balances, funding."""

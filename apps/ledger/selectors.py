@@ -1,0 +1,1 @@
+"""Reads of the ledger app used by more than one caller."""

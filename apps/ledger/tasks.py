@@ -1,0 +1,1 @@
+"""Celery tasks of the ledger app: thin, idempotent, each calling one service."""

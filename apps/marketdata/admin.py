@@ -1,0 +1,1 @@
+"""Back-office console for the marketdata app."""

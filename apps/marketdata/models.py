@@ -1,0 +1,1 @@
+"""Tables of the marketdata app: quotes, depth, trade ticks, candles, the WebSocket feed."""

@@ -1,0 +1,1 @@
+"""Reads of the marketdata app used by more than one caller."""

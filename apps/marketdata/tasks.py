@@ -1,0 +1,1 @@
+"""Celery tasks of the marketdata app: thin, idempotent, each calling one service."""

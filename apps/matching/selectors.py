@@ -1,0 +1,1 @@
+"""Reads of the matching app used by more than one caller."""

@@ -1,0 +1,1 @@
+"""Tables of the orders app: order intake, validation, pre-trade risk, the order state machine."""

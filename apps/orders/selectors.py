@@ -1,0 +1,1 @@
+"""Reads of the orders app used by more than one caller."""

@@ -1,0 +1,1 @@
+"""Reads of the positions app used by more than one caller."""

@@ -1,0 +1,1 @@
+"""Client portal pages of the positions app."""

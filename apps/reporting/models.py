@@ -1,0 +1,1 @@
+"""Tables of the reporting app: statements, confirmations, tax and regulatory reports."""

@@ -1,0 +1,1 @@
+"""Reads of the reporting app used by more than one caller."""

@@ -1,0 +1,1 @@
+"""Tables of the settlement app: T+n settlement instructions, netting, settlement runs, fails."""

@@ -1,0 +1,1 @@
+"""Reads of the settlement app used by more than one caller."""

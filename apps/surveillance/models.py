@@ -1,0 +1,1 @@
+"""Tables of the surveillance app: detection rules, alerts, compliance cases."""

@@ -1,0 +1,1 @@
+"""Reads of the surveillance app used by more than one caller."""
