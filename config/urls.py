@@ -10,10 +10,23 @@ admin.site.site_header = "Bourse back office"
 admin.site.site_title = "Bourse back office"
 admin.site.index_title = "Operations, compliance and risk"
 
-api_v1 = [
-    path("", include("apps.accounts.api.urls")),
-    path("", include("apps.core.api.urls")),
+API_APPS = [
+    "core",
+    "accounts",
+    "kyc",
+    "instruments",
+    "ledger",
+    "orders",
+    "matching",
+    "positions",
+    "settlement",
+    "marketdata",
+    "surveillance",
+    "reporting",
 ]
+PORTAL_APPS = API_APPS[1:]
+
+api_v1 = [path("", include(f"apps.{app}.api.urls")) for app in API_APPS]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -21,7 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", RedirectView.as_view(pattern_name="accounts:overview"), name="home"),
-    path("", include("apps.accounts.urls")),
+    *[path("", include(f"apps.{app}.urls")) for app in PORTAL_APPS],
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -1,0 +1,5 @@
+"""Portal routes of the instruments app."""
+
+app_name = "instruments"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Portal routes of the kyc app."""
+
+app_name = "kyc"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Portal routes of the ledger app."""
+
+app_name = "ledger"
+
+urlpatterns: list = []

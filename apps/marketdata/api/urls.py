@@ -1,0 +1,3 @@
+"""API routes of the marketdata app (under /api/v1/)."""
+
+urlpatterns: list = []

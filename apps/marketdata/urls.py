@@ -1,0 +1,5 @@
+"""Portal routes of the marketdata app."""
+
+app_name = "marketdata"
+
+urlpatterns: list = []

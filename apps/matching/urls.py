@@ -1,0 +1,5 @@
+"""Portal routes of the matching app."""
+
+app_name = "matching"
+
+urlpatterns: list = []

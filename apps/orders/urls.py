@@ -1,0 +1,5 @@
+"""Portal routes of the orders app."""
+
+app_name = "orders"
+
+urlpatterns: list = []

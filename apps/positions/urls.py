@@ -1,0 +1,5 @@
+"""Portal routes of the positions app."""
+
+app_name = "positions"
+
+urlpatterns: list = []

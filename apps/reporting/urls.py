@@ -1,0 +1,5 @@
+"""Portal routes of the reporting app."""
+
+app_name = "reporting"
+
+urlpatterns: list = []

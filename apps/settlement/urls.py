@@ -1,0 +1,5 @@
+"""Portal routes of the settlement app."""
+
+app_name = "settlement"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Portal routes of the surveillance app."""
+
+app_name = "surveillance"
+
+urlpatterns: list = []
