@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,53 +17,149 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=16, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('asset_class', models.CharField(choices=[('equity', 'Equity'), ('etf', 'ETF'), ('bond', 'Bond'), ('fund', 'Fund'), ('commodity', 'Commodity'), ('private', 'Private security')], max_length=16)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('tick_size', models.DecimalField(decimal_places=8, default=Decimal('0.01'), max_digits=20)),
-                ('lot_size', models.DecimalField(decimal_places=8, default=Decimal('1'), max_digits=20)),
-                ('min_quantity', models.DecimalField(decimal_places=8, default=Decimal('1'), max_digits=20)),
-                ('status', django_fsm.FSMField(choices=[('listed', 'Listed'), ('halted', 'Halted'), ('suspended', 'Suspended'), ('delisted', 'Delisted')], default='listed', max_length=16, protected=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("symbol", models.CharField(max_length=16, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "asset_class",
+                    models.CharField(
+                        choices=[
+                            ("equity", "Equity"),
+                            ("etf", "ETF"),
+                            ("bond", "Bond"),
+                            ("fund", "Fund"),
+                            ("commodity", "Commodity"),
+                            ("private", "Private security"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "tick_size",
+                    models.DecimalField(decimal_places=8, default=Decimal("0.01"), max_digits=20),
+                ),
+                (
+                    "lot_size",
+                    models.DecimalField(decimal_places=8, default=Decimal("1"), max_digits=20),
+                ),
+                (
+                    "min_quantity",
+                    models.DecimalField(decimal_places=8, default=Decimal("1"), max_digits=20),
+                ),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("listed", "Listed"),
+                            ("halted", "Halted"),
+                            ("suspended", "Suspended"),
+                            ("delisted", "Delisted"),
+                        ],
+                        default="listed",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['symbol'],
+                "ordering": ["symbol"],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalInstrument',
+            name="HistoricalInstrument",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, default='', max_length=512)),
-                ('correlation_id', models.CharField(blank=True, db_index=True, default='', max_length=64)),
-                ('symbol', models.CharField(db_index=True, max_length=16)),
-                ('name', models.CharField(max_length=200)),
-                ('asset_class', models.CharField(choices=[('equity', 'Equity'), ('etf', 'ETF'), ('bond', 'Bond'), ('fund', 'Fund'), ('commodity', 'Commodity'), ('private', 'Private security')], max_length=16)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('tick_size', models.DecimalField(decimal_places=8, default=Decimal('0.01'), max_digits=20)),
-                ('lot_size', models.DecimalField(decimal_places=8, default=Decimal('1'), max_digits=20)),
-                ('min_quantity', models.DecimalField(decimal_places=8, default=Decimal('1'), max_digits=20)),
-                ('status', django_fsm.FSMField(choices=[('listed', 'Listed'), ('halted', 'Halted'), ('suspended', 'Suspended'), ('delisted', 'Delisted')], default='listed', max_length=16, protected=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_change_reason', models.TextField(blank=True, null=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, default="", max_length=512)),
+                (
+                    "correlation_id",
+                    models.CharField(blank=True, db_index=True, default="", max_length=64),
+                ),
+                ("symbol", models.CharField(db_index=True, max_length=16)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "asset_class",
+                    models.CharField(
+                        choices=[
+                            ("equity", "Equity"),
+                            ("etf", "ETF"),
+                            ("bond", "Bond"),
+                            ("fund", "Fund"),
+                            ("commodity", "Commodity"),
+                            ("private", "Private security"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "tick_size",
+                    models.DecimalField(decimal_places=8, default=Decimal("0.01"), max_digits=20),
+                ),
+                (
+                    "lot_size",
+                    models.DecimalField(decimal_places=8, default=Decimal("1"), max_digits=20),
+                ),
+                (
+                    "min_quantity",
+                    models.DecimalField(decimal_places=8, default=Decimal("1"), max_digits=20),
+                ),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("listed", "Listed"),
+                            ("halted", "Halted"),
+                            ("suspended", "Suspended"),
+                            ("delisted", "Delisted"),
+                        ],
+                        default="listed",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_change_reason", models.TextField(blank=True, null=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical instrument',
-                'verbose_name_plural': 'historical instruments',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical instrument",
+                "verbose_name_plural": "historical instruments",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
