@@ -73,29 +73,31 @@ def audit_records(
             qs = qs.filter(history_date__lt=until)
         if correlation_id:
             qs = qs.filter(correlation_id=correlation_id)
+        # Aliases carry an audit_ prefix: an audited model may have fields named "model",
+        # "reason" or "changed_at" of its own.
         querysets.append(
             qs.annotate(
-                model=Value(label, output_field=CharField()),
-                object_id_text=Cast(F(pk_name), CharField()),
-                changed_at=F("history_date"),
-                reason=F("history_change_reason"),
+                audit_model=Value(label, output_field=CharField()),
+                audit_object_id=Cast(F(pk_name), CharField()),
+                audit_changed_at=F("history_date"),
+                audit_reason=F("history_change_reason"),
             ).values(
-                "model",
+                "audit_model",
                 "history_id",
-                "object_id_text",
-                "changed_at",
+                "audit_object_id",
+                "audit_changed_at",
                 "history_user_id",
                 "ip_address",
                 "user_agent",
                 "correlation_id",
                 "history_type",
-                "reason",
+                "audit_reason",
             )
         )
     if not querysets:
         return _historical(get_user_model()).objects.none().values()
     first, *rest = querysets
-    return first.union(*rest, all=True).order_by("-changed_at", "-history_id")
+    return first.union(*rest, all=True).order_by("-audit_changed_at", "-history_id")
 
 
 def _actor_id(actor: str) -> int | None:
@@ -143,7 +145,7 @@ def audit_records_detail(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     models_by_label = audited_models()
     wanted: dict[str, list[int]] = defaultdict(list)
     for row in rows:
-        wanted[row["model"]].append(row["history_id"])
+        wanted[row["audit_model"]].append(row["history_id"])
     records: dict[tuple[str, int], models.Model] = {}
     for label, ids in wanted.items():
         history = _historical(models_by_label[label])
@@ -156,21 +158,21 @@ def audit_records_detail(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     )
     detailed = []
     for row in rows:
-        record = records.get((row["model"], row["history_id"]))
+        record = records.get((row["audit_model"], row["history_id"]))
         previous = record.prev_record if record is not None and record.history_type == "~" else None
         detailed.append(
             {
-                "model": row["model"],
+                "model": row["audit_model"],
                 "history_id": row["history_id"],
-                "object_id": row["object_id_text"],
-                "changed_at": row["changed_at"],
+                "object_id": row["audit_object_id"],
+                "changed_at": row["audit_changed_at"],
                 "actor": emails.get(row["history_user_id"]),
                 "ip": row["ip_address"],
                 "user_agent": row["user_agent"],
                 "correlation_id": row["correlation_id"],
                 "change_type": CHANGE_TYPES.get(row["history_type"], row["history_type"]),
                 "changes": _changes(record, previous) if record is not None else {},
-                "reason": row["reason"] or "",
+                "reason": row["audit_reason"] or "",
             }
         )
     return detailed
