@@ -273,6 +273,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.accounts.tasks.api_tokens_purge_expired",
         "schedule": crontab(hour=3, minute=20),
     },
+    "instruments-halts-resume-due": {
+        "task": "apps.instruments.tasks.halts_resume_due",
+        "schedule": timedelta(seconds=30),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
