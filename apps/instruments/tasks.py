@@ -1,1 +1,11 @@
 """Celery tasks of the instruments app: thin, idempotent, each calling one service."""
+
+from celery import shared_task
+
+from apps.instruments import services
+
+
+@shared_task(name="apps.instruments.tasks.halts_resume_due")
+def halts_resume_due() -> list[str]:
+    """Resume halted instruments whose planned resumption time has come."""
+    return services.halts_resume_due()

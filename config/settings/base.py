@@ -273,6 +273,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.accounts.tasks.api_tokens_purge_expired",
         "schedule": crontab(hour=3, minute=20),
     },
+    "instruments-halts-resume-due": {
+        "task": "apps.instruments.tasks.halts_resume_due",
+        "schedule": timedelta(seconds=30),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
@@ -312,3 +316,16 @@ IDEMPOTENCY_STALE_AFTER = timedelta(seconds=60)
 OUTBOX_RESEND_AFTER = timedelta(seconds=20)
 DEMO_PASSWORD = env("BOURSE_DEMO_PASSWORD", default="bourse-demo-2026")
 CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
+
+# --- Instruments ----------------------------------------------------------------------------
+# Choice sets whose field names other apps use too ("status", "kind") get their own schema
+# names; once two "status" sets exist, every one of them needs a name, trading accounts' too.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "AccountStatusEnum": "apps.accounts.choices.AccountStatus",
+        "InstrumentStatusEnum": "apps.instruments.choices.InstrumentStatus",
+        "HaltKindEnum": "apps.instruments.choices.HaltKind",
+        "ClosureKindEnum": "apps.instruments.choices.ClosureKind",
+        "MarketStateEnum": "apps.instruments.choices.MarketState",
+    }
+)
