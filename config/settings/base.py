@@ -345,6 +345,17 @@ KYC_HIGH_RISK_REVIEW_INTERVAL_DAYS = env.int("KYC_HIGH_RISK_REVIEW_INTERVAL_DAYS
 # Days an approved client keeps their tier's limits once a review falls due.
 KYC_REVIEW_GRACE_DAYS = env.int("KYC_REVIEW_GRACE_DAYS", default=30)
 KYC_ACCREDITATION_VALIDITY_DAYS = env.int("KYC_ACCREDITATION_VALIDITY_DAYS", default=365)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "KycStatusEnum": "apps.kyc.choices.KycStatus",
+        "KycTierEnum": "apps.kyc.choices.Tier",
+        "KycRiskLevelEnum": "apps.kyc.choices.RiskRating",
+        "KycWealthRangeEnum": "apps.kyc.choices.WealthRange",
+        "AccreditationStatusEnum": "apps.kyc.choices.AccreditationStatus",
+        # Several apps now have a "status" choice set; each needs its own name.
+        "AccountStatusEnum": "apps.accounts.choices.AccountStatus",
+    }
+)
 CELERY_BEAT_SCHEDULE["kyc-reviews-due"] = {
     "task": "apps.kyc.tasks.kyc_reviews_mark_due",
     "schedule": crontab(hour=2, minute=30),

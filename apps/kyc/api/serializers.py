@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.kyc.choices import (
@@ -48,6 +49,7 @@ class AddressSerializer(serializers.Serializer):
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
 
 
+@extend_schema_field(AddressSerializer)
 class AddressField(serializers.Field):
     """The residential address: an object {line1, line2, city, region, postal_code}.
 
@@ -272,6 +274,8 @@ class BackofficeApplicationOutputSerializer(serializers.ModelSerializer):
     )
     reviewer = serializers.EmailField(source="reviewer.email", default=None, allow_null=True)
     decided_by = serializers.EmailField(source="decided_by.email", default=None, allow_null=True)
+    citizenship = serializers.CharField(help_text="ISO 3166 code.")
+    country = serializers.CharField(help_text="Country of residence, ISO 3166 code.")
 
     class Meta:
         model = KycApplication
