@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.core import context
 from apps.kyc import samples, selectors, services
-from apps.kyc.choices import DocumentKind, KycStatus
+from apps.kyc.choices import DocumentAccessChannel, DocumentKind, KycStatus
 from apps.kyc.models import AccreditedInvestorStatus, SanctionsList
 
 REVIEWER = "compliance@bourse.local"
@@ -120,6 +120,12 @@ def _onboard(user: User, spec: dict, reviewer: User | None, out: TextIO) -> None
     )
     application.refresh_from_db()
     if application.status != KycStatus.APPROVED:
+        if reviewer is not None:
+            # The reviewer looks at the id before deciding; the access is on record.
+            for document in application.documents.all():
+                services.kyc_document_open(
+                    document=document, actor=reviewer, channel=DocumentAccessChannel.ADMIN
+                ).close()
         services.kyc_approve(
             application=application,
             actor=reviewer,

@@ -460,7 +460,9 @@ def _screen(application: KycApplication, submission: int) -> ScreeningResult:
             )
         )
     risky = high_risk_countries()
-    countries = sorted({c for c in (application.citizenship, application.country) if c in risky})
+    countries = sorted(
+        {str(c) for c in (application.citizenship, application.country) if str(c) in risky}
+    )
     sanctions_match = any(h.source == HitSource.SANCTIONS for h in hits)
     pep_match = any(h.source == HitSource.PEP for h in hits)
 
