@@ -14,6 +14,7 @@ import filetype
 from django_countries import countries
 
 from apps.kyc.choices import US_STATES, TaxIdType
+from apps.kyc.screening import fold
 
 NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '\-.,][^\W\d_]*)*\.?$", re.UNICODE)
 PO_BOX = re.compile(r"\b(p\.?\s*o\.?\s*box|post\s+office\s+box)\b", re.IGNORECASE)
@@ -30,6 +31,11 @@ def legal_name(value: str) -> str:
         raise ValueError("Enter your full legal name (2 to 200 characters).")
     if not NAME_CHARS.match(cleaned):
         raise ValueError("A name may hold letters, spaces, hyphens, apostrophes and periods.")
+    if not fold(cleaned).isascii():
+        # Screening lists are in the Latin alphabet; so is the machine-readable part of an id.
+        raise ValueError(
+            "Write your name in Latin letters, as in the machine-readable part of your id."
+        )
     return cleaned
 
 

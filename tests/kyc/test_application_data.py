@@ -105,6 +105,9 @@ def test_names_choices_and_unknown_fields(client_user):
     assert "legal_name" in refused(client_user, legal_name="R2-D2")
     assert update(client_user, legal_name="  Anne-Marie  O'Neil ").legal_name == "Anne-Marie O'Neil"
     assert update(client_user, legal_name="José Ñúñez").legal_name == "José Ñúñez"
+    assert update(client_user, legal_name="Bjørn Sørensen").legal_name == "Bjørn Sørensen"
+    # Screening lists are Latin-script: a name it could not compare is refused.
+    assert "legal_name" in refused(client_user, legal_name="Рустам Халилов")
     assert "risk_tolerance" in refused(client_user, risk_tolerance="reckless")
     assert "requested_tier" in refused(client_user, requested_tier=4)
     assert "is_staff" in refused(client_user, is_staff=True)
