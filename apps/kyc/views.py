@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ErrorCode
 from apps.kyc import selectors, services
 from apps.kyc.choices import EDITABLE_STATUSES, DocumentAccessChannel, DocumentKind, KycStatus
 from apps.kyc.files import document_response
@@ -277,7 +277,7 @@ def accreditation(request: HttpRequest) -> HttpResponse:
             KycStatus.APPROVED,
             KycStatus.REVIEW_DUE,
         ):
-            raise ApplicationError("kyc_required", "Complete verification first.")
+            raise ApplicationError(ErrorCode.KYC_REQUIRED, "Complete verification first.")
         evidence = services.kyc_document_upload(
             user=request.user,
             actor=request.user,
