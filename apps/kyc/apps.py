@@ -5,3 +5,6 @@ class KycConfig(AppConfig):
     name = "apps.kyc"
     label = "kyc"
     verbose_name = "KYC onboarding"
+
+    def ready(self) -> None:
+        from apps.kyc import checks  # noqa: F401

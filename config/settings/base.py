@@ -329,3 +329,49 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "MarketStateEnum": "apps.instruments.choices.MarketState",
     }
 )
+
+# --- KYC (apps.kyc) -------------------------------------------------------------------------
+# Keys encrypting tax ids at rest (Fernet, comma-separated, newest first). Production refuses
+# to start without them; development and tests derive one from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    k for k in [env("FIELD_ENCRYPTION_KEY", default="")] if k
+]
+KYC_MINIMUM_AGE = env.int("KYC_MINIMUM_AGE", default=18)
+KYC_DOCUMENT_MAX_BYTES = env.int("KYC_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Approve clean, complete tier-1 applications without a person looking at them.
+KYC_AUTO_APPROVE = env.bool("KYC_AUTO_APPROVE", default=False)
+# Name-match score (0-100) from which a list entry is a possible match.
+KYC_SCREENING_THRESHOLD = env.int("KYC_SCREENING_THRESHOLD", default=85)
+# ISO codes of high-risk countries; empty means the list shipped in apps/kyc/data.
+KYC_HIGH_RISK_COUNTRIES = env.list("KYC_HIGH_RISK_COUNTRIES", default=[])
+KYC_PEP_LIST_FILE = env(
+    "KYC_PEP_LIST_FILE", default=str(BASE_DIR / "apps" / "kyc" / "data" / "pep_sample.csv")
+)
+KYC_SANCTIONS_SAMPLE_FILE = BASE_DIR / "apps" / "kyc" / "data" / "sdn_sample.csv"
+# Daily limits per tier in the base currency; an empty value means no limit.
+KYC_TIER_LIMITS = {
+    tier: {
+        kind: env(f"KYC_TIER{tier}_DAILY_{kind.upper()}_LIMIT", default=default) or None
+        for kind in ("trading", "withdrawal")
+    }
+    for tier, default in ((1, "1000"), (2, "50000"), (3, ""))
+}
+# Periodic re-review: high-risk clients yearly, others every three years.
+KYC_REVIEW_INTERVAL_DAYS = env.int("KYC_REVIEW_INTERVAL_DAYS", default=3 * 365)
+KYC_HIGH_RISK_REVIEW_INTERVAL_DAYS = env.int("KYC_HIGH_RISK_REVIEW_INTERVAL_DAYS", default=365)
+# Days an approved client keeps their tier's limits once a review falls due.
+KYC_REVIEW_GRACE_DAYS = env.int("KYC_REVIEW_GRACE_DAYS", default=30)
+KYC_ACCREDITATION_VALIDITY_DAYS = env.int("KYC_ACCREDITATION_VALIDITY_DAYS", default=365)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "KycStatusEnum": "apps.kyc.choices.KycStatus",
+        "KycTierEnum": "apps.kyc.choices.Tier",
+        "KycRiskLevelEnum": "apps.kyc.choices.RiskRating",
+        "KycWealthRangeEnum": "apps.kyc.choices.WealthRange",
+        "AccreditationStatusEnum": "apps.kyc.choices.AccreditationStatus",
+    }
+)
+CELERY_BEAT_SCHEDULE["kyc-reviews-due"] = {
+    "task": "apps.kyc.tasks.kyc_reviews_mark_due",
+    "schedule": crontab(hour=2, minute=30),
+}

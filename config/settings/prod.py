@@ -1,5 +1,6 @@
 """Production: every secret from the environment, HTTPS only, refuses to start half-configured."""
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
@@ -27,3 +28,17 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+
+# KYC: tax ids are encrypted with these keys; a derived development key would be guessable.
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS must be set in production (comma-separated Fernet keys, newest "
+        "first); see docs/runbook.md, 'Rotate the field encryption key'."
+    )
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key.strip())
+    except (ValueError, TypeError) as _exc:
+        raise ImproperlyConfigured(
+            "Every FIELD_ENCRYPTION_KEYS entry must be a Fernet key (32 url-safe base64 bytes)."
+        ) from _exc

@@ -13,6 +13,7 @@ PROD_ENV = {
     "DJANGO_ALLOWED_HOSTS": "bourse.example.com",
     "DATABASE_URL": "postgres://bourse:secret@db.example.com:5432/bourse",
     "REDIS_URL": "redis://redis.example.com:6379/0",
+    "FIELD_ENCRYPTION_KEYS": "yNlbJkM3uDLtAFVJbmf8XHVGwvEzmzJ3WMnp-8rOjL0=",
 }
 
 
