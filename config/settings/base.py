@@ -365,6 +365,7 @@ KYC_ACCREDITATION_VALIDITY_DAYS = env.int("KYC_ACCREDITATION_VALIDITY_DAYS", def
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "KycStatusEnum": "apps.kyc.choices.KycStatus",
+        "KycDocumentKindEnum": "apps.kyc.choices.DocumentKind",
         "KycTierEnum": "apps.kyc.choices.Tier",
         "KycRiskLevelEnum": "apps.kyc.choices.RiskRating",
         "KycWealthRangeEnum": "apps.kyc.choices.WealthRange",
