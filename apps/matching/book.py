@@ -12,10 +12,11 @@ Creating a book
     prevention (`SelfTradePrevention.CANCEL_RESTING`); ``last_price`` seeds the last trade
     price that stop orders trigger on.
 
-Commands (NamedTuples) and the methods that take them; each returns ``list[Event]``
-    ``submit(NewOrder(order_id, side, quantity, price=None, order_type=LIMIT, tif=GTC,
-    stop_price=None, account=None, protection=None, stp=None, filled=0))``
+Commands; each returns ``list[Event]``
+    ``submit(order_id, side, quantity, price=None, *, order_type=LIMIT, tif=GTC,
+    stop_price=None, account=None, protection=None, stp=None, filled=None)``
         A new order. ``order_id`` is any hashable, unique among the book's open orders.
+        ``side`` is a `Side` (or "buy"/"sell"), quantities and prices are Decimals.
         LIMIT needs ``price``; MARKET sweeps the other side, no further than
         ``protection`` when given (a collar: the highest price a buy may pay, the lowest a
         sell may take), and never rests. STOP and STOP_LIMIT need ``stop_price``: a buy stop
@@ -23,45 +24,52 @@ Commands (NamedTuples) and the methods that take them; each returns ``list[Event
         enters as a MARKET order (STOP, with ``protection``) or a LIMIT order at ``price``
         (STOP_LIMIT), with time priority from the moment it triggered. A stop whose
         condition already holds when it arrives triggers at once; without a last trade
-        price it waits. ``tif``: DAY, GTC and GTD rest their remainder (expiry is the
-        pipeline's job: it cancels), IOC ends its remainder, FOK fills completely or ends
-        without touching the book. ``account`` enables self-trade prevention: an order
-        never trades with a resting order of the same account; ``stp`` (or the book's
-        default) says whether the resting order, the incoming one or both are cancelled.
-        ``filled`` is the quantity already filled, for an order that traded before.
+        price it waits. Stops triggered together enter one by one in the order they
+        arrived; the stops their trades trigger queue behind them. ``tif``: DAY, GTC and
+        GTD rest their remainder (expiry is the pipeline's job: it cancels), IOC ends its
+        remainder, FOK fills completely or ends without touching the book. ``account``
+        enables self-trade prevention: an order never trades with a resting order of the
+        same account; ``stp`` (default: the book's) says whether the resting order
+        (CANCEL_RESTING), the incoming one (CANCEL_INCOMING, after any fills before it) or
+        both (CANCEL_BOTH) are cancelled. ``filled`` is the quantity already filled, for an
+        order that traded before.
     ``cancel(order_id)``
         Ends an open order (resting or waiting for its trigger).
-    ``replace(order_id, quantity=None, price=None, stop_price=None)``
+    ``replace(order_id, *, quantity=None, price=None, stop_price=None)``
         Changes an open order. ``quantity`` is the new total quantity (filled included).
         Lowering the quantity at the same prices keeps time priority; anything else takes
         the order off the book and enters it again as an incoming order (it may trade).
         A quantity at or below what is already filled ends the order (cancelled).
     ``apply(command)``
-        Any of `NewOrder`, `Cancel(order_id)`, `Replace(order_id, quantity, price,
-        stop_price)`.
+        The same as NamedTuple commands, for a pipeline that queues them: `NewOrder` (the
+        fields of ``submit``, in order), `Cancel(order_id)`, `Replace(order_id, quantity,
+        price, stop_price)`.
 
-Events, in the order they happen
-    ``Accepted(order_id)``: a new order entered the book's processing.
+Events (NamedTuples), in the order they happen
+    ``Fill(maker_id, taker_id, price, quantity, aggressor)``: a trade at the resting
+    (maker) order's price; ``aggressor`` is the taker's `Side`.
+    ``Rested(order_id, price, quantity)``: the order now rests at the back of its price
+    level with this quantity.
     ``Pending(order_id, stop_price)``: a stop order waits for its trigger.
     ``Triggered(order_id, last_price)``: a stop triggered; its own events follow.
-    ``Fill(maker_id, taker_id, price, quantity, aggressor)``: a trade at the resting
-    (maker) order's price; ``aggressor`` is the taker's side.
-    ``Rested(order_id, price, quantity)``: the order now rests at the back of its price
-    level with this quantity. Each Rested (and Pending) event gives the order a new time
-    priority, so a pipeline that stores the position of the latest one can rebuild the
-    queues in priority order.
     ``Replaced(order_id, price, quantity, stop_price, kept_priority)``: a replace took
-    effect; events of the re-entered order follow when priority was not kept.
+    effect; the re-entered order's events follow when priority was not kept.
     ``Done(order_id, reason, unfilled)``: the order is finished; ``unfilled`` is the
     quantity it gives up (zero when filled). Reasons (`DoneReason`): filled, cancelled,
-    ioc_remainder (IOC or market remainder), fok_unfilled, stp.
+    ioc_remainder (the rest of an IOC or market order), fok_unfilled, stp.
     ``Rejected(order_id, reason)``: a cancel or replace of an order the book does not hold
-    (reason ``unknown_order``: already finished, or never there).
-    Every order's quantity = filled + resting + unfilled.
+    (`RejectReason.UNKNOWN_ORDER`: already finished, or never there).
+    A submitted order's own events end with exactly one Rested, Pending or Done (a
+    triggered stop's with Rested or Done); a maker's Done follows the Fill that finished
+    it. Every order's quantity = filled + resting + unfilled. Each Rested or Pending event
+    gives the order a new time priority (a replace that keeps priority emits neither), so
+    a pipeline that stores the position of an order's latest one can hand the open orders
+    back to `restore` in priority order.
 
 Rebuilding and reading
     ``restore(orders, last_price=None)``: puts `NewOrder`s (their ``filled`` set) on the
-    book in the given priority order without matching them: limit orders rest, stops wait.
+    book in the given priority order without matching them: limit orders rest, stops wait
+    (a stop-limit that has triggered is restored as the LIMIT order it became).
     Raises `BookError` for an order that would cross the other side or cannot rest.
     ``open_orders()``: the open orders as `NewOrder`s, in priority order; restoring them
     into a new book reproduces this one.
@@ -701,7 +709,8 @@ class OrderBook:
 
     def open_orders(self) -> Iterator[NewOrder]:
         """Every open order, in the order `restore` needs to rebuild this book: resting
-        orders by time priority, then the waiting stops by priority."""
+        orders by time priority, then the waiting stops by priority. A stop-limit order
+        that triggered and rests is given as the LIMIT order it has become."""
         resting = []
         for ladder in (self._bids, self._asks):
             for key in reversed(ladder.keys):
@@ -713,14 +722,15 @@ class OrderBook:
             (entry[2] for entry in self._buy_stops + self._sell_stops), key=lambda o: o.seq
         )
         for o in resting + stops:
+            resting_stop = o.level is not None and o.stop is not None
             yield NewOrder(
                 o.oid,
                 _BUY if o.buy else _SELL,
                 self._qty(o.filled + o.leaves),
                 self._price(o.price),
-                o.order_type,
+                _LIMIT if resting_stop else o.order_type,
                 o.tif,
-                self._price(o.stop),
+                None if resting_stop else self._price(o.stop),
                 o.account,
                 self._price(o.protection),
                 o.stp,
