@@ -501,7 +501,8 @@ class OrderBook:
             )
         # A plain limit order, the bulk of the flow, on one short path: the same checks as
         # _new, and straight onto the book when it does not cross.
-        if order_id in self._orders:
+        orders = self._orders
+        if order_id in orders:
             raise BookError(f"order {order_id!r} is already on the book")
         buy = _IS_BUY.get(side)
         if buy is None:
@@ -543,7 +544,7 @@ class OrderBook:
         level.orders.append(o)
         level.size += lots
         o.level = level
-        self._orders[order_id] = o
+        orders[order_id] = o
         return [_event(Rested, (order_id, level.decimal, quantity))]
 
     def _run(self, o: _Order) -> list[Event]:
@@ -956,11 +957,9 @@ class OrderBook:
                     continue
                 size = maker.leaves
                 if size <= leaves:
+                    # Filled: off the book, and nothing reads the object again.
                     queue.popleft()
                     del orders[maker.oid]
-                    maker.level = None
-                    maker.filled += size
-                    maker.leaves = 0
                     level.size -= size
                     leaves -= size
                     quantity = quantities.get(size) or qty(size)
