@@ -55,14 +55,18 @@ def run_bourse(seed: list[Operation], ops: list[Operation], fills: list | None) 
     prepared = [(op.kind, op.order_id, op.side, prices[op.price], sizes[op.size]) for op in ops]
     submit, cancel, replace, get = book.submit, book.cancel, book.replace, book.get
     ioc = TimeInForce.IOC
-    keep = (lambda events: None) if fills is None else fills.extend
+    keep = None if fills is None else fills.extend
     gc.collect()
     start = time.process_time()
     for kind, order_id, side, price, size in prepared:
         if kind == "add":
-            keep(submit(order_id, side, size, price))
+            events = submit(order_id, side, size, price)
+            if keep is not None:
+                keep(events)
         elif kind == "take":
-            keep(submit(0, side, size, price, tif=ioc))
+            events = submit(0, side, size, price, tif=ioc)
+            if keep is not None:
+                keep(events)
         elif kind == "delete":
             cancel(order_id)
         else:
@@ -98,17 +102,21 @@ def run_pyorderbook(seed: list[Operation], ops: list[Operation], fills: list | N
         orders[op.order_id] = order
     prepared = [(op.kind, op.order_id, sides[op.side], op.price / SCALE, op.size) for op in ops]
     match, cancel, live = book.match, book.cancel, book.order_map
-    keep = (lambda blotter: None) if fills is None else fills.append
+    keep = None if fills is None else fills.append
     gc.collect()
     start = time.process_time()
     for kind, order_id, side, price, size in prepared:
         if kind == "add":
             order = order_type(side, "X", price, size)
-            keep(match(order))
+            blotter = match(order)
+            if keep is not None:
+                keep(blotter)
             orders[order_id] = order
         elif kind == "take":
             order = order_type(side, "X", price, size)
-            keep(match(order))
+            blotter = match(order)
+            if keep is not None:
+                keep(blotter)
             if order.quantity:
                 cancel(order)
         elif kind == "delete":
