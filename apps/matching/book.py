@@ -449,7 +449,7 @@ class OrderBook:
     def apply(self, command: NewOrder | Cancel | Replace) -> list[Event]:
         """Run one command; see the module doc."""
         if isinstance(command, NewOrder):
-            return self._run(self._new(*command))
+            return self._run(self._new(*command), [])
         if isinstance(command, Cancel):
             return self.cancel(command.order_id)
         if isinstance(command, Replace):
@@ -484,21 +484,20 @@ class OrderBook:
             or protection is not None
             or filled is not None
         ):
-            return self._run(
-                self._new(
-                    order_id,
-                    side,
-                    quantity,
-                    price,
-                    order_type,
-                    tif,
-                    stop_price,
-                    account,
-                    protection,
-                    stp,
-                    filled,
-                )
+            order = self._new(
+                order_id,
+                side,
+                quantity,
+                price,
+                order_type,
+                tif,
+                stop_price,
+                account,
+                protection,
+                stp,
+                filled,
             )
+            return self._run(order, [])
         # A plain limit order, the bulk of the flow, on one short path: the same checks as
         # _new, and straight onto the book when it does not cross.
         orders = self._orders
@@ -527,12 +526,12 @@ class OrderBook:
             ladder, key, other = self._asks, -ticks, self._bids.keys
         if other and other[-1] >= -key:
             if self._buy_stops or self._sell_stops:
-                return self._run(o)
+                return self._run(o, [])
             events: list[Event] = []
             self._execute(o, events)
             return events
         if tif is _IOC or tif is _FOK:
-            return self._run(o)
+            return self._run(o, [])
         level = ladder.levels.get(key)
         if level is None:
             level = ladder.levels[key] = _Level(ticks, self.tick_size * ticks)
@@ -547,18 +546,18 @@ class OrderBook:
         orders[order_id] = o
         return [_event(Rested, (order_id, level.decimal, quantity))]
 
-    def _run(self, o: _Order) -> list[Event]:
-        """Process an accepted order: park a stop, or match, then rest or end it, and run
-        the stops its trades trigger."""
-        if not o.seq:
-            o.seq = self._seq = self._seq + 1
-        events: list[Event] = []
+    def _run(self, o: _Order, events: list) -> list[Event]:
+        """Enter an order (new, or replaced without keeping its priority) with a new time
+        priority: park a stop whose trigger has not been reached, otherwise match it, rest
+        or end it, and run the stops its trades trigger."""
+        o.seq = self._seq = self._seq + 1
         if o.stop is not None:
             last = self._last
             if last is None or (last < o.stop if o.buy else last > o.stop):
                 self._park(o)
                 events.append(_event(Pending, (o.oid, self.tick_size * o.stop)))
                 return events
+            o.stop = None
             events.append(_event(Triggered, (o.oid, self.tick_size * last)))
         if self._buy_stops or self._sell_stops:
             self._hi = None
@@ -627,22 +626,9 @@ class OrderBook:
             if o.level is not None:
                 o.level.size -= cut
             return events
-        was_pending = o.level is None
         self._take_off(o)
         o.price, o.stop, o.leaves = new_price, new_stop, new_leaves
-        o.seq = self._seq = self._seq + 1
-        if was_pending:
-            last = self._last
-            if last is None or (last < o.stop if o.buy else last > o.stop):
-                self._park(o)
-                events.append(Pending(order_id, self.tick_size * o.stop))
-                return events
-            events.append(Triggered(order_id, self.tick_size * last))
-        self._hi = None
-        self._execute(o, events)
-        if self._hi is not None and (self._buy_stops or self._sell_stops):
-            self._cascade(events)
-        return events
+        return self._run(o, events)
 
     def restore(self, orders: Iterable[NewOrder], *, last_price: Decimal | None = None) -> None:
         """Put open orders on the book in the given priority order, without matching: limit
@@ -723,15 +709,15 @@ class OrderBook:
             (entry[2] for entry in self._buy_stops + self._sell_stops), key=lambda o: o.seq
         )
         for o in resting + stops:
-            resting_stop = o.level is not None and o.stop is not None
+            triggered = o.order_type is _STOP_LIMIT and o.stop is None
             yield NewOrder(
                 o.oid,
                 _BUY if o.buy else _SELL,
                 self._qty(o.filled + o.leaves),
                 self._price(o.price),
-                _LIMIT if resting_stop else o.order_type,
+                _LIMIT if triggered else o.order_type,
                 o.tif,
-                None if resting_stop else self._price(o.stop),
+                self._price(o.stop),
                 o.account,
                 self._price(o.protection),
                 o.stp,
@@ -1022,5 +1008,6 @@ class OrderBook:
         last = self._last
         for o in hits:
             del self._orders[o.oid]
+            o.stop = None
             o.seq = self._seq = self._seq + 1
             triggered.append((o, last))

@@ -796,3 +796,65 @@ def test_the_book_module_imports_nothing_from_django():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_triggered_stop_limit_is_restored_as_the_limit_order_it_became():
+    book = make_book(last_price=D("10.00"))
+    book.submit("sl", SELL, D(3), D("9.95"), order_type=STOP_LIMIT, stop_price=D("9.98"))
+    book.submit("waiting", SELL, D(1), D("9.90"), order_type=STOP_LIMIT, stop_price=D("9.00"))
+    rest(book, "b", BUY, "1", "9.98")
+    book.submit("s", SELL, D(1), D("9.98"))
+    order = book.get("sl")
+    assert (order.order_type, order.stop_price, order.pending) == (STOP_LIMIT, None, False)
+    resting = SelfTradePrevention.CANCEL_RESTING
+    assert list(book.open_orders()) == [
+        NewOrder("sl", SELL, D(3), D("9.95"), LIMIT, stp=resting),
+        NewOrder("waiting", SELL, D(1), D("9.90"), STOP_LIMIT, stop_price=D("9.00"), stp=resting),
+    ]
+
+
+def test_restored_stops_wait_for_the_next_trade():
+    book = make_book()
+    book.restore(
+        [NewOrder("stop", BUY, D(1), order_type=STOP, stop_price=D("9.00"))],
+        last_price=D("10.00"),
+    )
+    assert book.get("stop").pending
+    rest(book, "a1", SELL, "1", "10.00")
+    rest(book, "a2", SELL, "1", "10.01")
+    events = book.submit("t", BUY, D(1), D("10.00"))
+    assert events[3:] == [
+        Triggered("stop", D("10.00")),
+        Fill("a2", "stop", D("10.01"), D(1), BUY),
+        Done("a2", FILLED, D(0)),
+        Done("stop", FILLED, D(0)),
+    ]
+
+
+def test_a_triggered_fok_stop_limit_that_cannot_fill_touches_nothing():
+    book = make_book(last_price=D("10.00"))
+    book.submit("sl", BUY, D(5), D("10.02"), order_type=STOP_LIMIT, stop_price=D("10.01"), tif=FOK)
+    rest(book, "a1", SELL, "1", "10.01")
+    rest(book, "a2", SELL, "3", "10.02")
+    events = book.submit("t", BUY, D(1), D("10.01"))
+    assert events[3:] == [Triggered("sl", D("10.01")), Done("sl", FOK_UNFILLED, D(5))]
+    assert book.depth().asks == [DepthLevel(D("10.02"), D(3), 1)]
+
+
+def test_a_waiting_stop_limit_can_take_a_new_limit_price():
+    book = make_book()
+    book.submit("sl", BUY, D(2), D("10.05"), order_type=STOP_LIMIT, stop_price=D("10.04"))
+    assert book.replace("sl", price=D("10.06")) == [
+        Replaced("sl", D("10.06"), D(2), D("10.04"), False),
+        Pending("sl", D("10.04")),
+    ]
+    assert book.get("sl").price == D("10.06")
+
+
+def test_a_market_buy_stops_at_its_protection_price():
+    book = make_book()
+    rest(book, "a1", SELL, "2", "10.00")
+    rest(book, "a2", SELL, "2", "10.50")
+    events = book.submit("m", BUY, D(4), order_type=MARKET, protection=D("10.10"))
+    assert fills(events) == [("a1", "m", D("10.00"), D(2))]
+    assert events[-1] == Done("m", IOC_REMAINDER, D(2))
