@@ -237,7 +237,10 @@ R_HALT = "trading halt (type 7)"
 R_NO_ORDERBOOK = "no orderbook file: the book's state is never known"
 R_BEFORE_START = "order from before the file's start (its queue place among those is unknown)"
 R_UNSEEN = "order never seen: added before the start or beyond the visible depth"
-R_DROPPED = "order removed while reconciling a level beyond the visible depth"
+R_DROPPED = (
+    "order the book no longer holds: removed, or filled in another's place, "
+    "at a level that had been beyond the visible depth"
+)
 R_QUEUE_UNKNOWN = "orders ahead of it were beyond the visible depth"
 R_LEVEL_UNKNOWN = "at a level that had been beyond the visible depth"
 R_SKIPPED = (
@@ -415,6 +418,8 @@ class CheckedReplay:
         view = self.book.get(order_id)
         if view is None:
             reason = self._missing_reason(order_id, known)
+            if known and order_id in self._seen:
+                self.report.fail(index, message, "an order of a known queue is missing")
             if not self._cut_anonymous(buy, price, message.size):
                 reason += "; no unseen quantity at its price to take it from"
                 if known:
@@ -497,6 +502,8 @@ class CheckedReplay:
             known = self._level_known(buy, message.price)
             if view is None:
                 reason = self._missing_reason(order_id, known)
+                if known and order_id in self._seen:
+                    report.fail(index, message, "an order of a known queue is missing")
             elif known or order_id in self._certain_heads:
                 reason = None
             else:
