@@ -39,7 +39,8 @@ Commands; each returns ``list[Event]``
         Changes an open order. ``quantity`` is the new total quantity (filled included).
         Lowering the quantity at the same prices keeps time priority; anything else takes
         the order off the book and enters it again as an incoming order (it may trade).
-        A quantity at or below what is already filled ends the order (cancelled).
+        A quantity at or below what is already filled ends the order (Done cancelled,
+        giving up what was left).
     ``apply(command)``
         The same as NamedTuple commands, for a pipeline that queues them: `NewOrder` (the
         fields of ``submit``, in order), `Cancel(order_id)`, `Replace(order_id, quantity,
@@ -69,7 +70,8 @@ Events (NamedTuples), in the order they happen
 Rebuilding and reading
     ``restore(orders, last_price=None)``: puts `NewOrder`s (their ``filled`` set) on the
     book in the given priority order without matching them: limit orders rest, stops wait
-    (a stop-limit that has triggered is restored as the LIMIT order it became).
+    for the next trade (a stop-limit that has triggered is restored as the LIMIT order it
+    became).
     Raises `BookError` for an order that would cross the other side or cannot rest.
     ``open_orders()``: the open orders as `NewOrder`s, in priority order; restoring them
     into a new book reproduces this one.
@@ -285,7 +287,9 @@ _CACHE_LIMIT = 1 << 16
 
 
 class _Order:
-    """An open or incoming order. Prices in ticks, quantities in lots."""
+    """An open or incoming order. Prices in ticks, quantities in lots. ``level`` is the
+    level it rests on, None while it waits for its trigger (``stop`` set) or is matching;
+    a stop's ``stop`` is cleared when it triggers. ``seq`` orders stops by priority."""
 
     __slots__ = (
         "account",
