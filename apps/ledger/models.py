@@ -488,7 +488,7 @@ class Adjustment(ConcurrentTransitionMixin, models.Model):
     )
     amount = _amount_field()
     currency = models.CharField(max_length=3)
-    reason = models.TextField()
+    justification = models.TextField(help_text="Why the adjustment is needed.")
     status = FSMField(
         max_length=20,
         choices=AdjustmentStatus.choices,

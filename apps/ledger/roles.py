@@ -22,6 +22,7 @@ GRANTS = {
         "ledger.add_adjustment",
         "ledger.approve_adjustment",
         "ledger.run_reconciliation",
+        "ledger.view_simulatedbankpayout",
     ],
     Role.COMPLIANCE: [*_READ, "ledger.reject_withdrawal", "ledger.run_reconciliation"],
     Role.RISK: [*_READ, "ledger.approve_withdrawal", "ledger.reject_withdrawal"],

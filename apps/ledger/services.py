@@ -688,7 +688,7 @@ def deposit_assign(
     reason = _require_reason(reason)
     if enforce_permission:
         _require_perm(actor, "ledger.assign_deposit", "assign deposits")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         deposit = _locked(Deposit, deposit.pk)
         if deposit.status != DepositStatus.IN_SUSPENSE:
             _refuse(deposit, "assigned")
@@ -732,7 +732,7 @@ def deposit_return(
     reason = _require_reason(reason)
     if enforce_permission:
         _require_perm(actor, "ledger.assign_deposit", "return deposits")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         deposit = _locked(Deposit, deposit.pk)
         if deposit.status != DepositStatus.IN_SUSPENSE:
             _refuse(deposit, "returned")
@@ -830,7 +830,7 @@ def withdrawal_request(
             return first
     otp_verify(user=actor, otp_token=otp_token)
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             account = TradingAccount.objects.get(pk=account.pk)
             if account.status != AccountStatus.ACTIVE:
                 raise invalid_state(
@@ -927,7 +927,7 @@ def withdrawal_cancel(
     *, withdrawal: Withdrawal, actor: User, reason: str = "Cancelled by the client"
 ) -> Withdrawal:
     """The client withdraws a request not yet approved; the hold returns to settled cash."""
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         withdrawal = _locked(Withdrawal, withdrawal.pk)
         if withdrawal.account.owner_id != actor.pk:
             raise not_found("No such withdrawal.")
@@ -951,7 +951,7 @@ def withdrawal_approve(
     reason = _require_reason(reason)
     if enforce_permission:
         _require_perm(actor, "ledger.approve_withdrawal", "approve withdrawals")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         withdrawal = _locked(Withdrawal, withdrawal.pk)
         if withdrawal.status != WithdrawalStatus.REQUESTED:
             _refuse(withdrawal, "approved")
@@ -985,7 +985,7 @@ def withdrawal_reject(
     reason = _require_reason(reason)
     if enforce_permission:
         _require_perm(actor, "ledger.reject_withdrawal", "reject withdrawals")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         withdrawal = _locked(Withdrawal, withdrawal.pk)
         if withdrawal.status not in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED):
             _refuse(withdrawal, "rejected")
@@ -1152,12 +1152,12 @@ def adjustment_request(
         if first is not None:
             return first
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             adjustment = Adjustment(
                 account=account,
                 amount=amount,
                 currency=currency,
-                reason=reason,
+                justification=reason,
                 requested_by=actor,
                 idempotency_key=idempotency_key,
             )
@@ -1180,7 +1180,7 @@ def adjustment_approve(
     """
     if enforce_permission:
         _require_perm(actor, "ledger.approve_adjustment", "approve adjustments")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         adjustment = _locked(Adjustment, adjustment.pk)
         if adjustment.status != AdjustmentStatus.PENDING_APPROVAL:
             _refuse(adjustment, "approved")
@@ -1197,7 +1197,7 @@ def adjustment_approve(
                 ),
                 (house_account(HouseAccount.ADJUSTMENTS, adjustment.currency), -adjustment.amount),
             ],
-            memo=adjustment.reason,
+            memo=adjustment.justification,
             actor=actor,
             idempotency_key=f"adjustment:{adjustment.pk}",
             reference=adjustment.ledger_reference,
@@ -1218,7 +1218,7 @@ def adjustment_reject(
     reason = _require_reason(reason)
     if enforce_permission and actor.pk != adjustment.requested_by_id:
         _require_perm(actor, "ledger.approve_adjustment", "reject adjustments")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         adjustment = _locked(Adjustment, adjustment.pk)
         if adjustment.status != AdjustmentStatus.PENDING_APPROVAL:
             _refuse(adjustment, "rejected")
