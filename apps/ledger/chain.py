@@ -1,6 +1,14 @@
-"""The journal's hash chain: SHA-256 over each entry's content, its postings and the previous
-entry's hash. Changing any posted amount, account, running balance or entry field, or removing
-or reordering entries, breaks the chain from that entry on; ``ledger_verify`` finds it.
+"""The journal's hash chain.
+
+Each entry's ``hash`` is ``SHA-256(prev_hash ":" sequence ":" content_digest)`` where
+``content_digest`` is SHA-256 over the entry's own fields and its postings (account, amount,
+running balance). Changing any posted amount, account, running balance or entry field, or
+removing or reordering entries, breaks the chain from that entry on; ``ledger_verify`` finds it.
+
+Posting computes the content digest in Python before any chain lock; the database function
+``ledger_chain_append`` (migration 0002) then locks the chain's head, links the digests in
+order and moves the head, inside the statement that writes the entries, so the chain is locked
+only for that statement and the commit. :func:`link_hash` is the same formula in Python.
 
 The canonical form is fixed: changing it invalidates every stored hash.
 """
@@ -15,7 +23,7 @@ from decimal import Decimal
 
 from apps.ledger.models import AMOUNT_PLACES, GENESIS_HASH
 
-__all__ = ["GENESIS_HASH", "amount_text", "entry_hash"]
+__all__ = ["GENESIS_HASH", "amount_text", "content_digest", "link_hash"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -31,10 +39,8 @@ def _micros(instant: dt.datetime) -> int:
     return (instant - _EPOCH) // _MICROSECOND
 
 
-def entry_hash(
+def content_digest(
     *,
-    prev_hash: str,
-    sequence: int,
     kind: str,
     created_at: dt.datetime,
     memo: str,
@@ -43,16 +49,19 @@ def entry_hash(
     actor_id: int | None,
     correlation_id: str,
     reverses_id: int | None,
-    postings: Iterable[tuple[int, Decimal, Decimal]],
+    postings: Iterable[tuple[int, Decimal | str, Decimal | str]],
 ) -> str:
-    """SHA-256 (hex) of an entry: ``postings`` are (ledger_account_id, amount, balance_after)."""
+    """SHA-256 (hex) of an entry's content. ``postings`` are (ledger_account_id, amount,
+    balance_after), in any order; amounts as Decimals or already as :func:`amount_text`."""
     lines = sorted(
-        (account_id, amount_text(amount), amount_text(balance_after))
-        for account_id, amount, balance_after in postings
+        (
+            account_id,
+            amount if isinstance(amount, str) else amount_text(amount),
+            balance if isinstance(balance, str) else amount_text(balance),
+        )
+        for account_id, amount, balance in postings
     )
     content = [
-        prev_hash,
-        sequence,
         kind,
         _micros(created_at),
         memo,
@@ -65,3 +74,8 @@ def entry_hash(
     ]
     encoded = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def link_hash(*, prev_hash: str, sequence: int, digest: str) -> str:
+    """The entry's chain hash, as ``ledger_chain_append`` computes it."""
+    return hashlib.sha256(f"{prev_hash}:{sequence}:{digest}".encode()).hexdigest()

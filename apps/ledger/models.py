@@ -175,8 +175,8 @@ class JournalEntry(models.Model):
     sequence = models.BigIntegerField(unique=True)
     kind = models.CharField(max_length=32)
     memo = models.TextField(blank=True, default="")
-    reference = models.CharField(max_length=128, blank=True, default="", db_index=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    reference = models.CharField(max_length=128, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -186,8 +186,13 @@ class JournalEntry(models.Model):
         db_index=False,
     )
     correlation_id = models.CharField(max_length=64, blank=True, default="")
-    reverses = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    reverses = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversed_by",
+        db_index=False,
     )
     created_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
@@ -199,6 +204,21 @@ class JournalEntry(models.Model):
         ordering = ["-sequence"]
         verbose_name_plural = "journal entries"
         permissions = [("reverse_journalentry", "Can post reversing journal entries")]
+        # Declared here rather than on the fields, and partial: the many entries without a
+        # key or a reversal add nothing to these indexes, and no LIKE indexes are written.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="ledger_entry_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="ledger_entry_reversed_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["reference"], name="ledger_entry_reference")]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.kind} {self.reference}".strip()

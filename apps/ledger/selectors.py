@@ -416,18 +416,20 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
                 report.add("chain_gap", entry=pk, sequence=sequence, expected=expected_sequence)
             if prev_hash != expected_prev:
                 report.add("chain_link", entry=pk, sequence=sequence)
-            digest = chain.entry_hash(
+            digest = chain.link_hash(
                 prev_hash=prev_hash,
                 sequence=sequence,
-                kind=kind,
-                created_at=created_at,
-                memo=memo,
-                reference=reference,
-                idempotency_key=key,
-                actor_id=actor_id,
-                correlation_id=correlation_id,
-                reverses_id=reverses_id,
-                postings=lines.get(pk, []),
+                digest=chain.content_digest(
+                    kind=kind,
+                    created_at=created_at,
+                    memo=memo,
+                    reference=reference,
+                    idempotency_key=key,
+                    actor_id=actor_id,
+                    correlation_id=correlation_id,
+                    reverses_id=reverses_id,
+                    postings=lines.get(pk, []),
+                ),
             )
             if digest != stored_hash:
                 report.add("entry_hash", entry=pk, sequence=sequence)

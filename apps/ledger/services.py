@@ -11,8 +11,9 @@ and postings. In one transaction (a savepoint when the caller already has one) t
 2. lock the touched ledger accounts in the fixed order of :mod:`apps.ledger.lock_objects`;
 3. compute every posting's running balance; a client bucket that would go negative refuses
    the whole call with ``insufficient_funds`` (cash) or ``insufficient_position``;
-4. lock the hash chain's head last, hash the entries in order, and write entries, postings,
-   cached balances and the new head in one statement.
+4. digest each entry (apps.ledger.chain), then write entries, postings and cached balances in
+   one statement whose first step locks the hash chain's head and links the entries to it; the
+   head stays locked only for that statement and the commit.
 
 An idempotency key is unique per entry: posting it again returns the first entry and moves
 nothing (a different entry under the same key is ``idempotency_conflict``).
@@ -27,7 +28,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -65,7 +66,7 @@ from apps.ledger.choices import (
     WithdrawalStatus,
 )
 from apps.ledger.errors import LedgerErrorCode
-from apps.ledger.lock_objects import chain_head_lock, ledger_accounts_lock
+from apps.ledger.lock_objects import ledger_accounts_lock, posting_cursor
 from apps.ledger.models import (
     AMOUNT_PLACES,
     Adjustment,
@@ -154,10 +155,9 @@ class EntrySpec:
 @dataclass(slots=True)
 class _Prepared:
     spec: EntrySpec
-    lines: list[tuple[LedgerAccount, Decimal]]
+    lines: list[tuple[LedgerAccount, int, Decimal]]  # (account, its id, amount)
     actor_id: int | None
     reverses_id: int | None
-    balances_after: list[Decimal] = field(default_factory=list)
 
 
 def _actor_id(actor: Any) -> int | None:
@@ -168,7 +168,8 @@ def _actor_id(actor: Any) -> int | None:
     return None
 
 
-def _prepare(spec: EntrySpec, index: int) -> _Prepared:
+def _prepare(spec: EntrySpec, index: int, units: dict[str | None, Decimal]) -> _Prepared:
+    """Check one entry; ``units`` caches each currency's minor unit across a batch."""
     where = {"entry": str(index)}
     if not isinstance(spec.kind, str) or not _KIND.match(spec.kind):
         raise invalid("An entry kind is a short snake_case word.", kind=repr(spec.kind), **where)
@@ -179,24 +180,28 @@ def _prepare(spec: EntrySpec, index: int) -> _Prepared:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     lines = []
     for account, raw_amount in spec.postings:
-        if not isinstance(account, LedgerAccount) or account.pk is None:
+        account_id = account.pk if isinstance(account, LedgerAccount) else None
+        if account_id is None:
             raise invalid("Postings name saved ledger accounts.", **where)
-        amount = to_decimal(raw_amount)
-        if amount == 0:
-            raise invalid("A posting can't be zero.", ledger_account=str(account.pk), **where)
-        if abs(amount) >= _MAX_AMOUNT:
-            raise invalid("Amount too large.", ledger_account=str(account.pk), **where)
-        unit = minor_unit(account.currency) if account.currency else _QUANTUM
+        amount = raw_amount if type(raw_amount) is Decimal else to_decimal(raw_amount)
+        if not amount or not amount.is_finite() or abs(amount) >= _MAX_AMOUNT:
+            raise invalid(
+                "A posting is a non-zero amount.", ledger_account=str(account_id), **where
+            )
+        currency = account.currency
+        unit = units.get(currency)
+        if unit is None:
+            unit = units[currency] = minor_unit(currency) if currency else _QUANTUM
         if amount != amount.quantize(unit):
             raise invalid(
                 f"{account.asset} amounts are in steps of {unit.normalize():f}.",
-                ledger_account=str(account.pk),
+                ledger_account=str(account_id),
                 amount=f"{amount:f}",
                 **where,
             )
         amount = amount.quantize(_QUANTUM)
-        totals[account.asset_key] += amount
-        lines.append((account, amount))
+        totals[currency or f"instrument:{account.instrument_id}"] += amount
+        lines.append((account, account_id, amount))
     unbalanced = {asset: f"{total:f}" for asset, total in totals.items() if total != 0}
     if unbalanced:
         raise invalid("The postings don't sum to zero per asset.", **unbalanced, **where)
@@ -228,149 +233,152 @@ def _shortfall(account: LedgerAccount, balance: Decimal, amount: Decimal, index:
 
 
 _WRITE_SQL = """
-WITH new_entries AS (
+WITH chain AS MATERIALIZED (
+    SELECT * FROM ledger_chain_append(%s::text[])
+), new_entries AS (
     INSERT INTO ledger_journalentry (sequence, kind, memo, reference, idempotency_key, actor_id,
         correlation_id, reverses_id, created_at, prev_hash, hash)
-    SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::text[], %s::varchar[], %s::varchar[],
-        %s::bigint[], %s::varchar[], %s::bigint[], %s::timestamptz[], %s::varchar[],
-        %s::varchar[])
+    SELECT c.entry_sequence, v.kind, v.memo, v.reference, v.idempotency_key, v.actor_id,
+        %s::varchar, v.reverses_id, %s::timestamptz, c.entry_prev_hash, c.entry_hash
+    FROM unnest(%s::varchar[], %s::text[], %s::varchar[], %s::varchar[], %s::bigint[],
+            %s::bigint[])
+        WITH ORDINALITY AS v(kind, memo, reference, idempotency_key, actor_id, reverses_id,
+            position)
+    JOIN chain c ON c.entry_position = v.position
+    ORDER BY v.position
     RETURNING id, sequence
 ), new_postings AS (
     INSERT INTO ledger_posting (entry_id, ledger_account_id, amount, balance_after, created_at)
     SELECT e.id, p.account_id, p.amount, p.balance_after, %s::timestamptz
     FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[])
-        WITH ORDINALITY AS p(sequence, account_id, amount, balance_after, position)
-    JOIN new_entries e ON e.sequence = p.sequence
+        WITH ORDINALITY AS p(entry_position, account_id, amount, balance_after, position)
+    JOIN chain c ON c.entry_position = p.entry_position
+    JOIN new_entries e ON e.sequence = c.entry_sequence
     ORDER BY p.position
 ), new_balances AS (
     UPDATE ledger_ledgeraccount AS a SET balance = b.balance, updated_at = %s::timestamptz
     FROM unnest(%s::bigint[], %s::numeric[]) AS b(id, balance)
     WHERE a.id = b.id
-), new_head AS (
-    UPDATE ledger_chainhead SET last_sequence = %s, last_hash = %s, updated_at = %s::timestamptz
-    WHERE id = 1
 )
-SELECT id, sequence FROM new_entries
+SELECT e.id, c.entry_sequence, c.entry_prev_hash, c.entry_hash
+FROM chain c JOIN new_entries e ON e.sequence = c.entry_sequence
+ORDER BY c.entry_position
 """
+
+
+def _array(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of numbers (None as NULL), built once instead of having the
+    driver adapt each element: the batch path writes tens of thousands of them."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def _text_array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL array literal of strings, quoted and escaped (None as NULL)."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
+    )
+
+
+_ENTRY_FIELDS = [f.attname for f in JournalEntry._meta.concrete_fields]
 
 
 def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
     """Lock, compute running balances, chain and write ``prepared`` (already validated)."""
     accounts: dict[int, LedgerAccount] = {}
     for item in prepared:
-        for account, _ in item.lines:
-            accounts.setdefault(account.pk, account)
+        for account, account_id, _ in item.lines:
+            accounts.setdefault(account_id, account)
     balances = ledger_accounts_lock(accounts)
     missing = set(accounts) - set(balances)
     if missing:
         raise invalid("Unknown ledger accounts.", ledger_accounts=sorted(str(m) for m in missing))
     created_at = timezone.now()  # after the locks: per account, later entries get later times
-
-    posting_sequence_index: list[int] = []
-    posting_accounts: list[int] = []
-    posting_amounts: list[Decimal] = []
-    posting_balances: list[Decimal] = []
-    for index, item in enumerate(prepared):
-        for account, amount in item.lines:
-            balance = balances[account.pk] + amount
-            if balance < 0 and account.owner_id is not None:
-                _shortfall(account, balances[account.pk], amount, index)
-            balances[account.pk] = balance
-            item.balances_after.append(balance)
-            posting_sequence_index.append(index)
-            posting_accounts.append(account.pk)
-            posting_amounts.append(amount)
-            posting_balances.append(balance)
-
-    last_sequence, prev_hash = chain_head_lock()
     correlation_id = context.correlation_id()
-    columns: dict[str, list[Any]] = defaultdict(list)
-    for index, item in enumerate(prepared):
-        spec = item.spec
-        sequence = last_sequence + 1 + index
-        digest = chain.entry_hash(
-            prev_hash=prev_hash,
-            sequence=sequence,
-            kind=spec.kind,
-            created_at=created_at,
-            memo=spec.memo,
-            reference=spec.reference,
-            idempotency_key=spec.idempotency_key,
-            actor_id=item.actor_id,
-            correlation_id=correlation_id,
-            reverses_id=item.reverses_id,
-            postings=[
-                (account.pk, amount, after)
-                for (account, amount), after in zip(item.lines, item.balances_after, strict=True)
-            ],
-        )
-        for name, value in (
-            ("sequence", sequence),
-            ("kind", spec.kind),
-            ("memo", spec.memo),
-            ("reference", spec.reference),
-            ("idempotency_key", spec.idempotency_key),
-            ("actor_id", item.actor_id),
-            ("correlation_id", correlation_id),
-            ("reverses_id", item.reverses_id),
-            ("created_at", created_at),
-            ("prev_hash", prev_hash),
-            ("hash", digest),
-        ):
-            columns[name].append(value)
-        prev_hash = digest
-    head_sequence = last_sequence + len(prepared)
 
-    with connection.cursor() as cursor:
+    posting_entries: list[int] = []
+    posting_accounts: list[int] = []
+    posting_amounts: list[str] = []
+    posting_balances: list[str] = []
+    digests: list[str] = []
+    for index, item in enumerate(prepared):
+        lines = []
+        for account, account_id, amount in item.lines:
+            balance = balances[account_id] + amount
+            if balance < 0 and account.owner_id is not None:
+                _shortfall(account, balances[account_id], amount, index)
+            balances[account_id] = balance
+            amount_text, balance_text = chain.amount_text(amount), chain.amount_text(balance)
+            lines.append((account_id, amount_text, balance_text))
+            posting_entries.append(index + 1)
+            posting_accounts.append(account_id)
+            posting_amounts.append(amount_text)
+            posting_balances.append(balance_text)
+        spec = item.spec
+        digests.append(
+            chain.content_digest(
+                kind=spec.kind,
+                created_at=created_at,
+                memo=spec.memo,
+                reference=spec.reference,
+                idempotency_key=spec.idempotency_key,
+                actor_id=item.actor_id,
+                correlation_id=correlation_id,
+                reverses_id=item.reverses_id,
+                postings=lines,
+            )
+        )
+
+    specs = [item.spec for item in prepared]
+    with posting_cursor() as cursor:
         cursor.execute(
             _WRITE_SQL,
             [
-                columns["sequence"],
-                columns["kind"],
-                columns["memo"],
-                columns["reference"],
-                columns["idempotency_key"],
-                columns["actor_id"],
-                columns["correlation_id"],
-                columns["reverses_id"],
-                columns["created_at"],
-                columns["prev_hash"],
-                columns["hash"],
+                _text_array(digests),
+                correlation_id,
                 created_at,
-                [last_sequence + 1 + i for i in posting_sequence_index],
-                posting_accounts,
-                posting_amounts,
-                posting_balances,
+                _text_array([spec.kind for spec in specs]),
+                _text_array([spec.memo for spec in specs]),
+                _text_array([spec.reference for spec in specs]),
+                _text_array([spec.idempotency_key for spec in specs]),
+                _array(item.actor_id for item in prepared),
+                _array(item.reverses_id for item in prepared),
                 created_at,
-                list(balances),
-                list(balances.values()),
-                head_sequence,
-                prev_hash,
+                _array(posting_entries),
+                _array(posting_accounts),
+                _array(posting_amounts),
+                _array(posting_balances),
                 created_at,
+                _array(balances),
+                _array(chain.amount_text(b) for b in balances.values()),
             ],
         )
-        ids = {sequence: pk for pk, sequence in cursor.fetchall()}
+        rows = cursor.fetchall()
 
     entries = []
-    for index, item in enumerate(prepared):
-        sequence = last_sequence + 1 + index
-        entry = JournalEntry(
-            id=ids[sequence],
-            sequence=sequence,
-            kind=item.spec.kind,
-            memo=item.spec.memo,
-            reference=item.spec.reference,
-            idempotency_key=item.spec.idempotency_key,
-            actor_id=item.actor_id,
-            correlation_id=correlation_id,
-            reverses_id=item.reverses_id,
-            created_at=created_at,
-            prev_hash=columns["prev_hash"][index],
-            hash=columns["hash"][index],
+    for item, (pk, sequence, prev_hash, digest) in zip(prepared, rows, strict=True):
+        spec = item.spec
+        values = {
+            "id": pk,
+            "sequence": sequence,
+            "kind": spec.kind,
+            "memo": spec.memo,
+            "reference": spec.reference,
+            "idempotency_key": spec.idempotency_key,
+            "actor_id": item.actor_id,
+            "correlation_id": correlation_id,
+            "reverses_id": item.reverses_id,
+            "created_at": created_at,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+        entries.append(
+            JournalEntry.from_db(connection.alias, None, [values[f] for f in _ENTRY_FIELDS])
         )
-        entry._state.adding = False
-        entry._state.db = connection.alias
-        entries.append(entry)
     return entries
 
 
@@ -383,7 +391,7 @@ def _check_replay(item: _Prepared, entry: JournalEntry) -> None:
     stored = sorted(
         (pk, amount) for pk, amount in entry.postings.values_list("ledger_account_id", "amount")
     )
-    asked = sorted((account.pk, amount) for account, amount in item.lines)
+    asked = sorted((account_id, amount) for _, account_id, amount in item.lines)
     if entry.kind != item.spec.kind or stored != asked:
         raise ApplicationError(
             ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -421,7 +429,7 @@ def _post_prepared(prepared: list[_Prepared]) -> list[JournalEntry]:
 
 def _is_key_clash(exc: IntegrityError) -> bool:
     diag = getattr(exc.__cause__, "diag", None)
-    return "idempotency_key" in (getattr(diag, "constraint_name", None) or "")
+    return getattr(diag, "constraint_name", None) == "ledger_entry_idempotency_key"
 
 
 def journal_post_batch(*, entries: Sequence[EntrySpec]) -> list[JournalEntry]:
@@ -433,7 +441,8 @@ def journal_post_batch(*, entries: Sequence[EntrySpec]) -> list[JournalEntry]:
     """
     if not entries:
         return []
-    prepared = [_prepare(spec, index) for index, spec in enumerate(entries)]
+    units: dict[str | None, Decimal] = {}
+    prepared = [_prepare(spec, index, units) for index, spec in enumerate(entries)]
     try:
         with transaction.atomic():
             return _post_prepared(prepared)

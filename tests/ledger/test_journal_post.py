@@ -275,3 +275,14 @@ def test_ledger_account_get_is_safe_under_concurrency():
     assert not errors
     assert len(set(results)) == 1
     assert LedgerAccount.objects.filter(owner=account, currency="GBP").count() == 1
+
+
+@pytest.mark.parametrize(
+    "memo",
+    ['He said "hi", {ok}', "back\\slash\\", "NULL", "", "ünïcødé €", "line\nbreak", "a,b}{"],
+)
+def test_memos_and_references_are_stored_exactly(settled, memo):
+    entry = credit(settled, "1.00", memo=memo, reference=memo[:128], idempotency_key=memo or None)
+    stored = JournalEntry.objects.get(pk=entry.pk)
+    assert (stored.memo, stored.reference, stored.idempotency_key) == (memo, memo, memo or None)
+    assert selectors.ledger_integrity().ok

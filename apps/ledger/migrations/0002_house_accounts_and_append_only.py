@@ -1,6 +1,7 @@
-"""House accounts for every currency the firm holds, the hash chain's head, and triggers that
-refuse UPDATE and DELETE of journal entries and postings whatever the SQL (the books are
-append-only; corrections are reversing entries)."""
+"""House accounts for every currency the firm holds; the hash chain's head and the function
+that appends to it (apps.ledger.chain); triggers that refuse UPDATE and DELETE of journal
+entries and postings whatever the SQL (the books are append-only; corrections are reversing
+entries)."""
 
 from django.conf import settings
 from django.db import migrations
@@ -23,6 +24,48 @@ CREATE TRIGGER ledger_posting_append_only
     BEFORE UPDATE OR DELETE ON ledger_posting
     FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 """
+
+CHAIN_SQL = """
+CREATE FUNCTION ledger_chain_append(digests text[])
+RETURNS TABLE(entry_position bigint, entry_sequence bigint, entry_prev_hash varchar,
+              entry_hash varchar)
+LANGUAGE plpgsql AS $$
+DECLARE
+    head_sequence bigint;
+    head_hash varchar;
+    digest text;
+BEGIN
+    -- The head is locked here, inside the statement that writes the entries, and stays locked
+    -- until commit: entries join the chain in commit order.
+    SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash
+        FROM ledger_chainhead h WHERE h.id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO ledger_chainhead (id, last_sequence, last_hash, updated_at)
+            VALUES (1, 0, repeat('0', 64), now()) ON CONFLICT (id) DO NOTHING;
+        SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash
+            FROM ledger_chainhead h WHERE h.id = 1 FOR UPDATE;
+    END IF;
+    entry_position := 0;
+    FOREACH digest IN ARRAY digests LOOP
+        entry_position := entry_position + 1;
+        head_sequence := head_sequence + 1;
+        entry_sequence := head_sequence;
+        entry_prev_hash := head_hash;
+        entry_hash := encode(
+            sha256(convert_to(head_hash || ':' || head_sequence::text || ':' || digest, 'UTF8')),
+            'hex'
+        );
+        head_hash := entry_hash;
+        RETURN NEXT;
+    END LOOP;
+    UPDATE ledger_chainhead
+        SET last_sequence = head_sequence, last_hash = head_hash, updated_at = now()
+        WHERE id = 1;
+END
+$$;
+"""
+
+DROP_CHAIN_SQL = "DROP FUNCTION IF EXISTS ledger_chain_append(text[]);"
 
 DROP_APPEND_ONLY_SQL = """
 DROP TRIGGER IF EXISTS ledger_posting_append_only ON ledger_posting;
@@ -47,5 +90,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(create_house_accounts, migrations.RunPython.noop),
+        migrations.RunSQL(CHAIN_SQL, DROP_CHAIN_SQL),
         migrations.RunSQL(APPEND_ONLY_SQL, DROP_APPEND_ONLY_SQL),
     ]
