@@ -27,9 +27,9 @@ FOR UPDATE
 def posting_cursor() -> Iterator[psycopg.Cursor]:
     """A cursor on the current connection and transaction for the posting path.
 
-    It binds parameters on the server, so psycopg prepares the posting statements once per
-    connection instead of PostgreSQL planning them on every entry. Database errors still
-    arrive as Django's (IntegrityError, ...).
+    It binds parameters on the server, so the posting statements (executed with
+    ``prepare=True``) are planned once per connection instead of on every entry. Database
+    errors still arrive as Django's (IntegrityError, ...).
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
@@ -44,5 +44,5 @@ def ledger_accounts_lock(account_ids: Iterable[int]) -> dict[int, Decimal]:
     """
     ids = sorted(set(account_ids))
     with posting_cursor() as cursor:
-        cursor.execute(LOCK_ACCOUNTS_SQL, [ids])
+        cursor.execute(LOCK_ACCOUNTS_SQL, [ids], prepare=True)
         return dict(cursor.fetchall())

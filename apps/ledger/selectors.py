@@ -392,8 +392,10 @@ FROM ledger_journalentry WHERE sequence > %s ORDER BY sequence LIMIT %s
 """
 
 _CHUNK_POSTINGS_SQL = """
-SELECT entry_id, ledger_account_id, amount, balance_after FROM ledger_posting
-WHERE entry_id = ANY(%s)
+SELECT p.entry_id, p.ledger_account_id, p.amount,
+    CASE WHEN a.owner_id IS NULL THEN NULL ELSE p.balance_after END
+FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.ledger_account_id
+WHERE p.entry_id = ANY(%s)
 """
 
 
@@ -405,7 +407,7 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
         if not rows:
             break
         cursor.execute(_CHUNK_POSTINGS_SQL, [[row[0] for row in rows]])
-        lines: dict[int, list[tuple[int, Decimal, Decimal]]] = {}
+        lines: dict[int, list[tuple[int, Decimal, Decimal | None]]] = {}
         for entry_id, account_id, amount, balance_after in cursor.fetchall():
             lines.setdefault(entry_id, []).append((account_id, amount, balance_after))
         for row in rows:
@@ -419,9 +421,9 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
             digest = chain.link_hash(
                 prev_hash=prev_hash,
                 sequence=sequence,
+                created_at=created_at,
                 digest=chain.content_digest(
                     kind=kind,
-                    created_at=created_at,
                     memo=memo,
                     reference=reference,
                     idempotency_key=key,

@@ -8,12 +8,17 @@ and postings. In one transaction (a savepoint when the caller already has one) t
 
 1. check each entry: two or more postings, none zero, amounts in the asset's unit, summing to
    zero per asset;
-2. lock the touched ledger accounts in the fixed order of :mod:`apps.ledger.lock_objects`;
-3. compute every posting's running balance; a client bucket that would go negative refuses
+2. lock the touched client ledger accounts in the fixed order of
+   :mod:`apps.ledger.lock_objects`;
+3. compute their postings' running balances; a client bucket that would go negative refuses
    the whole call with ``insufficient_funds`` (cash) or ``insufficient_position``;
 4. digest each entry (apps.ledger.chain), then write entries, postings and cached balances in
-   one statement whose first step locks the hash chain's head and links the entries to it; the
-   head stays locked only for that statement and the commit.
+   one statement whose first step locks the touched house accounts and the hash chain's head
+   and links the entries to it; those stay locked only for that statement and the commit.
+
+Post everything a transaction needs in one call, as its last ledger step: a second call in
+the same transaction would lock client accounts after the chain's head, against the fixed
+order (PostgreSQL would then abort one of two such racing transactions as a deadlock).
 
 An idempotency key is unique per entry: posting it again returns the first entry and moves
 nothing (a different entry under the same key is ``idempotency_conflict``).
@@ -155,7 +160,8 @@ class EntrySpec:
 @dataclass(slots=True)
 class _Prepared:
     spec: EntrySpec
-    lines: list[tuple[LedgerAccount, int, Decimal]]  # (account, its id, amount)
+    # (account, its id, amount to 8 places, the amount as stored: chain.amount_text)
+    lines: list[tuple[LedgerAccount, int, Decimal, str]]
     actor_id: int | None
     reverses_id: int | None
 
@@ -201,7 +207,7 @@ def _prepare(spec: EntrySpec, index: int, units: dict[str | None, Decimal]) -> _
             )
         amount = amount.quantize(_QUANTUM)
         totals[currency or f"instrument:{account.instrument_id}"] += amount
-        lines.append((account, account_id, amount))
+        lines.append((account, account_id, amount, f"{amount:f}"))
     unbalanced = {asset: f"{total:f}" for asset, total in totals.items() if total != 0}
     if unbalanced:
         raise invalid("The postings don't sum to zero per asset.", **unbalanced, **where)
@@ -234,35 +240,48 @@ def _shortfall(account: LedgerAccount, balance: Decimal, amount: Decimal, index:
 
 _WRITE_SQL = """
 WITH chain AS MATERIALIZED (
-    SELECT * FROM ledger_chain_append(%s::text[])
+    SELECT * FROM ledger_chain_append(%s::text[], %s::bigint[])
+), head AS MATERIALIZED (
+    SELECT entry_created_at AS at, house_ids, house_balances FROM chain LIMIT 1
+), house AS MATERIALIZED (
+    SELECT h.id, h.balance FROM head, unnest(head.house_ids, head.house_balances) AS h(id, balance)
+), p AS MATERIALIZED (
+    SELECT p.*, sum(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.position) AS running
+    FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[])
+        WITH ORDINALITY AS p(entry_position, account_id, amount, balance_after, position)
 ), new_entries AS (
-    INSERT INTO ledger_journalentry (sequence, kind, memo, reference, idempotency_key, actor_id,
-        correlation_id, reverses_id, created_at, prev_hash, hash)
-    SELECT c.entry_sequence, v.kind, v.memo, v.reference, v.idempotency_key, v.actor_id,
-        %s::varchar, v.reverses_id, %s::timestamptz, c.entry_prev_hash, c.entry_hash
+    INSERT INTO ledger_journalentry (id, sequence, kind, memo, reference, idempotency_key,
+        actor_id, correlation_id, reverses_id, created_at, prev_hash, hash)
+    SELECT c.entry_id, c.entry_sequence, v.kind, v.memo, v.reference, v.idempotency_key,
+        v.actor_id, %s::varchar, v.reverses_id, c.entry_created_at, c.entry_prev_hash,
+        c.entry_hash
     FROM unnest(%s::varchar[], %s::text[], %s::varchar[], %s::varchar[], %s::bigint[],
             %s::bigint[])
         WITH ORDINALITY AS v(kind, memo, reference, idempotency_key, actor_id, reverses_id,
             position)
     JOIN chain c ON c.entry_position = v.position
     ORDER BY v.position
-    RETURNING id, sequence
 ), new_postings AS (
     INSERT INTO ledger_posting (entry_id, ledger_account_id, amount, balance_after, created_at)
-    SELECT e.id, p.account_id, p.amount, p.balance_after, %s::timestamptz
-    FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[])
-        WITH ORDINALITY AS p(entry_position, account_id, amount, balance_after, position)
+    SELECT c.entry_id, p.account_id, p.amount, coalesce(p.balance_after, h.balance + p.running),
+        c.entry_created_at
+    FROM p
     JOIN chain c ON c.entry_position = p.entry_position
-    JOIN new_entries e ON e.sequence = c.entry_sequence
+    LEFT JOIN house h ON h.id = p.account_id
     ORDER BY p.position
-), new_balances AS (
-    UPDATE ledger_ledgeraccount AS a SET balance = b.balance, updated_at = %s::timestamptz
-    FROM unnest(%s::bigint[], %s::numeric[]) AS b(id, balance)
+), house_totals AS (
+    SELECT account_id, sum(amount) AS total FROM p WHERE balance_after IS NULL GROUP BY account_id
+), house_update AS (
+    UPDATE ledger_ledgeraccount AS a SET balance = h.balance + t.total, updated_at = head.at
+    FROM house h JOIN house_totals t ON t.account_id = h.id, head
+    WHERE a.id = h.id
+), client_update AS (
+    UPDATE ledger_ledgeraccount AS a SET balance = b.balance, updated_at = head.at
+    FROM unnest(%s::bigint[], %s::numeric[]) AS b(id, balance), head
     WHERE a.id = b.id
 )
-SELECT e.id, c.entry_sequence, c.entry_prev_hash, c.entry_hash
-FROM chain c JOIN new_entries e ON e.sequence = c.entry_sequence
-ORDER BY c.entry_position
+SELECT entry_id, entry_sequence, entry_prev_hash, entry_hash, entry_created_at
+FROM chain ORDER BY entry_position
 """
 
 
@@ -284,35 +303,62 @@ def _text_array(values: Iterable[str | None]) -> str:
     )
 
 
-_ENTRY_FIELDS = [f.attname for f in JournalEntry._meta.concrete_fields]
+# The columns of a written entry, in the order _write hands them to JournalEntry.from_db.
+_ENTRY_FIELDS = [
+    "id",
+    "sequence",
+    "kind",
+    "memo",
+    "reference",
+    "idempotency_key",
+    "actor_id",
+    "correlation_id",
+    "reverses_id",
+    "created_at",
+    "prev_hash",
+    "hash",
+]
 
 
 def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
-    """Lock, compute running balances, chain and write ``prepared`` (already validated)."""
-    accounts: dict[int, LedgerAccount] = {}
+    """Lock, compute running balances, chain and write ``prepared`` (already validated).
+
+    Client accounts are locked here, first, because their balances must be known to refuse an
+    overdraft. House accounts (never refused, touched by most entries) and then the chain's
+    head are locked inside the write statement, so they are held only for it and the commit;
+    the database computes the house accounts' running balances.
+    """
+    clients: dict[int, LedgerAccount] = {}
+    houses: set[int] = set()
     for item in prepared:
-        for account, account_id, _ in item.lines:
-            accounts.setdefault(account_id, account)
-    balances = ledger_accounts_lock(accounts)
-    missing = set(accounts) - set(balances)
+        for account, account_id, _, _ in item.lines:
+            if account.owner_id is None:
+                houses.add(account_id)
+            else:
+                clients.setdefault(account_id, account)
+    balances = ledger_accounts_lock(clients) if clients else {}
+    missing = set(clients) - set(balances)
     if missing:
         raise invalid("Unknown ledger accounts.", ledger_accounts=sorted(str(m) for m in missing))
-    created_at = timezone.now()  # after the locks: per account, later entries get later times
     correlation_id = context.correlation_id()
 
     posting_entries: list[int] = []
     posting_accounts: list[int] = []
     posting_amounts: list[str] = []
-    posting_balances: list[str] = []
+    posting_balances: list[str | None] = []
     digests: list[str] = []
     for index, item in enumerate(prepared):
         lines = []
-        for account, account_id, amount in item.lines:
-            balance = balances[account_id] + amount
-            if balance < 0 and account.owner_id is not None:
-                _shortfall(account, balances[account_id], amount, index)
-            balances[account_id] = balance
-            amount_text, balance_text = chain.amount_text(amount), chain.amount_text(balance)
+        for account, account_id, amount, amount_text in item.lines:
+            if account_id in houses:
+                balance_text = None
+            else:
+                balance = balances[account_id] + amount
+                if balance < 0:
+                    _shortfall(account, balances[account_id], amount, index)
+                balances[account_id] = balance
+                # Both terms have 8 decimal places, so the sum prints as chain.amount_text.
+                balance_text = f"{balance:f}"
             lines.append((account_id, amount_text, balance_text))
             posting_entries.append(index + 1)
             posting_accounts.append(account_id)
@@ -322,7 +368,6 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
         digests.append(
             chain.content_digest(
                 kind=spec.kind,
-                created_at=created_at,
                 memo=spec.memo,
                 reference=spec.reference,
                 idempotency_key=spec.idempotency_key,
@@ -339,47 +384,47 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
             _WRITE_SQL,
             [
                 _text_array(digests),
+                _array(sorted(houses)),
+                _array(posting_entries),
+                _array(posting_accounts),
+                _array(posting_amounts),
+                _array(posting_balances),
                 correlation_id,
-                created_at,
                 _text_array([spec.kind for spec in specs]),
                 _text_array([spec.memo for spec in specs]),
                 _text_array([spec.reference for spec in specs]),
                 _text_array([spec.idempotency_key for spec in specs]),
                 _array(item.actor_id for item in prepared),
                 _array(item.reverses_id for item in prepared),
-                created_at,
-                _array(posting_entries),
-                _array(posting_accounts),
-                _array(posting_amounts),
-                _array(posting_balances),
-                created_at,
                 _array(balances),
                 _array(chain.amount_text(b) for b in balances.values()),
             ],
+            # One entry: a prepared plan, made once per connection. A batch: planned for its size.
+            prepare=len(prepared) == 1,
         )
         rows = cursor.fetchall()
 
-    entries = []
-    for item, (pk, sequence, prev_hash, digest) in zip(prepared, rows, strict=True):
-        spec = item.spec
-        values = {
-            "id": pk,
-            "sequence": sequence,
-            "kind": spec.kind,
-            "memo": spec.memo,
-            "reference": spec.reference,
-            "idempotency_key": spec.idempotency_key,
-            "actor_id": item.actor_id,
-            "correlation_id": correlation_id,
-            "reverses_id": item.reverses_id,
-            "created_at": created_at,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        }
-        entries.append(
-            JournalEntry.from_db(connection.alias, None, [values[f] for f in _ENTRY_FIELDS])
+    return [
+        JournalEntry.from_db(
+            connection.alias,
+            _ENTRY_FIELDS,
+            (
+                pk,
+                sequence,
+                item.spec.kind,
+                item.spec.memo,
+                item.spec.reference,
+                item.spec.idempotency_key,
+                item.actor_id,
+                correlation_id,
+                item.reverses_id,
+                created_at,
+                prev_hash,
+                digest,
+            ),
         )
-    return entries
+        for item, (pk, sequence, prev_hash, digest, created_at) in zip(prepared, rows, strict=True)
+    ]
 
 
 def _existing_by_key(keys: Iterable[str]) -> dict[str, JournalEntry]:
@@ -391,7 +436,7 @@ def _check_replay(item: _Prepared, entry: JournalEntry) -> None:
     stored = sorted(
         (pk, amount) for pk, amount in entry.postings.values_list("ledger_account_id", "amount")
     )
-    asked = sorted((account_id, amount) for _, account_id, amount in item.lines)
+    asked = sorted((account_id, amount) for _, account_id, amount, _ in item.lines)
     if entry.kind != item.spec.kind or stored != asked:
         raise ApplicationError(
             ErrorCode.IDEMPOTENCY_CONFLICT,

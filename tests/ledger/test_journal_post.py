@@ -44,7 +44,10 @@ def credit(ledger_account, amount, **kwargs):
 
 
 def test_a_balanced_entry_moves_both_sides(settled):
-    entry = credit(settled, "250.00", memo="first")
+    entry = credit(settled, "250.00", memo="first", reference="R-1", idempotency_key="k-0")
+    stored = JournalEntry.objects.get(pk=entry.pk)
+    fields = [f.attname for f in JournalEntry._meta.concrete_fields]
+    assert [getattr(entry, f) for f in fields] == [getattr(stored, f) for f in fields]
     assert ledger_balance(settled) == D("250")
     assert ledger_balance(house()) == D("-250")
     lines = sorted(entry.postings.values_list("amount", flat=True))
@@ -286,3 +289,44 @@ def test_memos_and_references_are_stored_exactly(settled, memo):
     stored = JournalEntry.objects.get(pk=entry.pk)
     assert (stored.memo, stored.reference, stored.idempotency_key) == (memo, memo, memo or None)
     assert selectors.ledger_integrity().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posters_share_house_accounts_and_the_chain_consistently():
+    buckets = [
+        services.ledger_account_get(
+            owner=TradingAccountFactory(), currency="USD", bucket=Bucket.SETTLED
+        )
+        for _ in range(8)
+    ]
+    errors = []
+    barrier = threading.Barrier(len(buckets))
+
+    def post(bucket) -> None:
+        try:
+            barrier.wait()
+            for _ in range(15):
+                services.journal_post(
+                    kind="deposit",
+                    postings=[
+                        (bucket, D("2.00")),
+                        (house(), D("-1.50")),
+                        (house(HouseAccount.FEES), D("-0.50")),
+                    ],
+                )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(b,)) for b in buckets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert ledger_balance(house()) == D("-180")
+    assert ledger_balance(house(HouseAccount.FEES)) == D("-60")
+    assert sorted(JournalEntry.objects.values_list("sequence", flat=True)) == list(range(1, 121))
+    report = selectors.ledger_integrity()  # running balances, times and the chain included
+    assert report.ok, report.problems

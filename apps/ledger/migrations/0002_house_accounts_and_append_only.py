@@ -26,17 +26,26 @@ CREATE TRIGGER ledger_posting_append_only
 """
 
 CHAIN_SQL = """
-CREATE FUNCTION ledger_chain_append(digests text[])
-RETURNS TABLE(entry_position bigint, entry_sequence bigint, entry_prev_hash varchar,
-              entry_hash varchar)
+CREATE FUNCTION ledger_chain_append(digests text[], house_accounts bigint[])
+RETURNS TABLE(entry_position bigint, entry_id bigint, entry_sequence bigint,
+              entry_prev_hash varchar, entry_hash varchar, entry_created_at timestamptz,
+              house_ids bigint[], house_balances numeric[])
 LANGUAGE plpgsql AS $$
 DECLARE
     head_sequence bigint;
     head_hash varchar;
     digest text;
+    micros text;
+    entry_ids regclass := pg_get_serial_sequence('ledger_journalentry', 'id')::regclass;
 BEGIN
-    -- The head is locked here, inside the statement that writes the entries, and stays locked
-    -- until commit: entries join the chain in commit order.
+    -- The touched house accounts (by id), then the chain's head, are locked here, inside the
+    -- statement that writes the entries, and stay locked until commit: the busiest rows are
+    -- held the shortest time, and entries join the chain in commit order.
+    SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'),
+           coalesce(array_agg(h.balance ORDER BY h.id), '{}')
+        INTO house_ids, house_balances
+        FROM (SELECT a.id, a.balance FROM ledger_ledgeraccount a
+              WHERE a.id = ANY(house_accounts) ORDER BY a.id FOR UPDATE) h;
     SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash
         FROM ledger_chainhead h WHERE h.id = 1 FOR UPDATE;
     IF NOT FOUND THEN
@@ -45,27 +54,33 @@ BEGIN
         SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash
             FROM ledger_chainhead h WHERE h.id = 1 FOR UPDATE;
     END IF;
+    -- One clock, read under the locks: per ledger account, later postings get later times.
+    entry_created_at := clock_timestamp();
+    micros := ((extract(epoch FROM entry_created_at) * 1000000)::bigint)::text;
     entry_position := 0;
     FOREACH digest IN ARRAY digests LOOP
         entry_position := entry_position + 1;
+        entry_id := nextval(entry_ids);
         head_sequence := head_sequence + 1;
         entry_sequence := head_sequence;
         entry_prev_hash := head_hash;
         entry_hash := encode(
-            sha256(convert_to(head_hash || ':' || head_sequence::text || ':' || digest, 'UTF8')),
+            sha256(convert_to(
+                head_hash || ':' || head_sequence::text || ':' || micros || ':' || digest, 'UTF8'
+            )),
             'hex'
         );
         head_hash := entry_hash;
         RETURN NEXT;
     END LOOP;
     UPDATE ledger_chainhead
-        SET last_sequence = head_sequence, last_hash = head_hash, updated_at = now()
+        SET last_sequence = head_sequence, last_hash = head_hash, updated_at = entry_created_at
         WHERE id = 1;
 END
 $$;
 """
 
-DROP_CHAIN_SQL = "DROP FUNCTION IF EXISTS ledger_chain_append(text[]);"
+DROP_CHAIN_SQL = "DROP FUNCTION IF EXISTS ledger_chain_append(text[], bigint[]);"
 
 DROP_APPEND_ONLY_SQL = """
 DROP TRIGGER IF EXISTS ledger_posting_append_only ON ledger_posting;
