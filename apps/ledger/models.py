@@ -4,7 +4,8 @@ manual adjustments, and the simulated bank's payouts).
 
 The books are append-only. Journal entries and postings are written only by
 :mod:`apps.ledger.services` (raw SQL, inside the posting transaction); the models refuse to
-save or delete them, and a database trigger refuses UPDATE and DELETE from anywhere else.
+save or delete them, and database triggers refuse UPDATE and DELETE from anywhere else, and
+refuse deleting or renumbering a ledger account.
 """
 
 from __future__ import annotations
@@ -234,9 +235,19 @@ class Posting(models.Model):
     """One line of a journal entry: a signed amount on a ledger account, with the account's
     running balance after it (``balance_after``), computed under the account's row lock."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    # Both references are enforced in the database by one statement-level check per insert
+    # (trigger ledger_posting_references, migration 0002) instead of a row-level foreign key
+    # check per posting: the batch path writes tens of thousands of postings a second, and
+    # neither parent can be deleted or renumbered (their own triggers refuse it).
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
     ledger_account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="postings",
+        db_index=False,
+        db_constraint=False,
     )
     amount = _amount_field()
     balance_after = _amount_field()

@@ -358,6 +358,14 @@ GROUP BY e.id HAVING count(p.id) < 2
 ORDER BY e.id LIMIT %s
 """
 
+_ORPHAN_POSTINGS_SQL = """
+SELECT p.id, p.entry_id, p.ledger_account_id FROM ledger_posting p
+LEFT JOIN ledger_journalentry e ON e.id = p.entry_id
+LEFT JOIN ledger_ledgeraccount a ON a.id = p.ledger_account_id
+WHERE e.id IS NULL OR a.id IS NULL
+ORDER BY p.id LIMIT %s
+"""
+
 _CACHED_BALANCE_SQL = """
 SELECT a.id, a.balance, coalesce(s.total, 0)
 FROM ledger_ledgeraccount a
@@ -444,7 +452,8 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
 
 def ledger_integrity() -> IntegrityReport:
     """Check the whole ledger on one consistent snapshot: every entry balances per asset and
-    has two or more postings; every cached balance equals the sum of its postings; every
+    has two or more postings; every posting's entry and ledger account exist; every cached
+    balance equals the sum of its postings; every
     running balance equals the running sum (and times never go backwards per account); no
     client bucket is negative; the hash chain is unbroken from the first entry to the head."""
     report = IntegrityReport()
@@ -460,6 +469,7 @@ def ledger_integrity() -> IntegrityReport:
         checks = [
             (_UNBALANCED_SQL, "unbalanced_entry", ("entry", "asset", "sum")),
             (_TOO_FEW_POSTINGS_SQL, "too_few_postings", ("entry", "postings")),
+            (_ORPHAN_POSTINGS_SQL, "orphan_posting", ("posting", "entry", "ledger_account")),
             (_CACHED_BALANCE_SQL, "cached_balance", ("ledger_account", "cached", "postings_sum")),
             (_NEGATIVE_CLIENT_SQL, "negative_client_balance", ("ledger_account", "balance")),
             (

@@ -41,6 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from apps.accounts.choices import AccountStatus
@@ -404,10 +405,10 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
         )
         rows = cursor.fetchall()
 
+    alias = connection.alias
     return [
-        JournalEntry.from_db(
-            connection.alias,
-            _ENTRY_FIELDS,
+        _entry_from_row(
+            alias,
             (
                 pk,
                 sequence,
@@ -425,6 +426,18 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
         )
         for item, (pk, sequence, prev_hash, digest, created_at) in zip(prepared, rows, strict=True)
     ]
+
+
+def _entry_from_row(alias: str, values: tuple) -> JournalEntry:
+    """A JournalEntry for a row just written, as ``Model.from_db`` would give it, without the
+    per-field work of ``Model.__init__`` (it shows at tens of thousands of entries a second;
+    entries have no init signals or defaults to apply)."""
+    entry = JournalEntry.__new__(JournalEntry)
+    entry.__dict__.update(zip(_ENTRY_FIELDS, values, strict=True))
+    entry._state = ModelState()
+    entry._state.adding = False
+    entry._state.db = alias
+    return entry
 
 
 def _existing_by_key(keys: Iterable[str]) -> dict[str, JournalEntry]:

@@ -4,7 +4,7 @@ CHECK constraint refuses a negative client bucket even from raw SQL."""
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.ledger import services
 from apps.ledger.choices import Bucket
@@ -77,14 +77,35 @@ def test_the_check_constraint_catches_an_overdraft_by_raw_sql(entry):
         )
 
 
-def test_postings_can_only_be_inserted_through_the_service(entry):
+@pytest.mark.parametrize(
+    ("entry_id", "account_id"),
+    [("missing", "client"), ("entry", "missing")],
+    ids=["unknown entry", "unknown ledger account"],
+)
+def test_a_posting_must_name_an_existing_entry_and_account(entry, entry_id, account_id):
     client_bucket = LedgerAccount.objects.filter(owner__isnull=False).get()
-    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as c:
+    values = [
+        entry.pk if entry_id == "entry" else 10**12,
+        client_bucket.pk if account_id == "client" else 10**12,
+    ]
+    with pytest.raises(IntegrityError) as refused, transaction.atomic(), connection.cursor() as c:
         c.execute(
             "INSERT INTO ledger_posting (entry_id, ledger_account_id, amount, balance_after, "
-            "created_at) VALUES (%s, %s, 0, 0, now())",
-            [entry.pk, client_bucket.pk],
-        )  # a zero posting breaks a CHECK too
+            "created_at) VALUES (%s, %s, 1, 1, now())",
+            values,
+        )
+    assert "does not exist" in str(refused.value)
+
+
+def test_ledger_accounts_cannot_be_deleted_or_renumbered_by_sql(entry):
+    client_bucket = LedgerAccount.objects.filter(owner__isnull=False).get()
+    for sql in (
+        "DELETE FROM ledger_ledgeraccount WHERE id = %s",
+        "UPDATE ledger_ledgeraccount SET id = id + 1000000 WHERE id = %s",
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as c:
+            c.execute(sql, [client_bucket.pk])
+    assert LedgerAccount.objects.filter(pk=client_bucket.pk).exists()
 
 
 def test_the_admin_shows_the_books_read_only(entry, admin_browser):

@@ -89,6 +89,12 @@ def test_a_removed_entry_breaks_the_chain(books):
     assert {"chain_gap", "chain_link", "cached_balance"} <= checks(selectors.ledger_integrity())
 
 
+def test_a_posting_whose_entry_was_removed_is_found(books):
+    tamper("DELETE FROM ledger_journalentry WHERE id = %s", [books[0].pk])
+    report = selectors.ledger_integrity()
+    assert {"orphan_posting", "chain_link", "chain_gap"} <= checks(report)
+
+
 def test_a_tampered_cached_balance_is_found(books):
     account = LedgerAccount.objects.filter(owner__isnull=False).first()
     with connection.cursor() as cursor:

@@ -1,7 +1,8 @@
 """House accounts for every currency the firm holds; the hash chain's head and the function
 that appends to it (apps.ledger.chain); triggers that refuse UPDATE and DELETE of journal
 entries and postings whatever the SQL (the books are append-only; corrections are reversing
-entries)."""
+entries); the postings' references to their entry and ledger account, checked once per
+insert statement, and ledger accounts that can't be deleted or renumbered."""
 
 from django.conf import settings
 from django.db import migrations
@@ -12,9 +13,9 @@ GENESIS_HASH = "0" * 64
 APPEND_ONLY_SQL = """
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'The ledger is append-only: % on % is refused; post a reversing entry.',
-        TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'restrict_violation';
+    RAISE EXCEPTION 'The ledger is append-only: % on % is refused.', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation',
+              HINT = 'Corrections are reversing entries (journal_reverse) or adjustments.';
 END
 $$;
 CREATE TRIGGER ledger_journalentry_append_only
@@ -36,7 +37,6 @@ DECLARE
     head_hash varchar;
     digest text;
     micros text;
-    entry_ids regclass := pg_get_serial_sequence('ledger_journalentry', 'id')::regclass;
 BEGIN
     -- The touched house accounts (by id), then the chain's head, are locked here, inside the
     -- statement that writes the entries, and stay locked until commit: the busiest rows are
@@ -60,7 +60,7 @@ BEGIN
     entry_position := 0;
     FOREACH digest IN ARRAY digests LOOP
         entry_position := entry_position + 1;
-        entry_id := nextval(entry_ids);
+        entry_id := nextval('ledger_journalentry_id_seq'::regclass);
         head_sequence := head_sequence + 1;
         entry_sequence := head_sequence;
         entry_prev_hash := head_hash;
@@ -81,6 +81,40 @@ $$;
 """
 
 DROP_CHAIN_SQL = "DROP FUNCTION IF EXISTS ledger_chain_append(text[], bigint[]);"
+
+REFERENCES_SQL = """
+CREATE FUNCTION ledger_postings_reference_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT x.id INTO missing FROM (SELECT DISTINCT entry_id AS id FROM new_postings) x
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_journalentry e WHERE e.id = x.id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'A posting names journal entry %, which does not exist.', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT x.id INTO missing FROM (SELECT DISTINCT ledger_account_id AS id FROM new_postings) x
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_ledgeraccount a WHERE a.id = x.id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'A posting names ledger account %, which does not exist.', missing
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER ledger_posting_references
+    AFTER INSERT ON ledger_posting REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_postings_reference_check();
+CREATE TRIGGER ledger_ledgeraccount_kept
+    BEFORE DELETE OR UPDATE OF id ON ledger_ledgeraccount
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+"""
+
+DROP_REFERENCES_SQL = """
+DROP TRIGGER IF EXISTS ledger_ledgeraccount_kept ON ledger_ledgeraccount;
+DROP TRIGGER IF EXISTS ledger_posting_references ON ledger_posting;
+DROP FUNCTION IF EXISTS ledger_postings_reference_check();
+"""
 
 DROP_APPEND_ONLY_SQL = """
 DROP TRIGGER IF EXISTS ledger_posting_append_only ON ledger_posting;
@@ -107,4 +141,5 @@ class Migration(migrations.Migration):
         migrations.RunPython(create_house_accounts, migrations.RunPython.noop),
         migrations.RunSQL(CHAIN_SQL, DROP_CHAIN_SQL),
         migrations.RunSQL(APPEND_ONLY_SQL, DROP_APPEND_ONLY_SQL),
+        migrations.RunSQL(REFERENCES_SQL, DROP_REFERENCES_SQL),
     ]
