@@ -408,6 +408,13 @@ WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
     "*": env("WITHDRAWAL_FOUR_EYES_THRESHOLD", default="10000"),
     "JPY": "1500000",
 }
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "DepositStatusEnum": "apps.ledger.choices.DepositStatus",
+        "WithdrawalStatusEnum": "apps.ledger.choices.WithdrawalStatus",
+        "AdjustmentStatusEnum": "apps.ledger.choices.AdjustmentStatus",
+    }
+)
 CELERY_BEAT_SCHEDULE.update(
     {
         "ledger-verify": {

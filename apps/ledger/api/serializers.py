@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from apps.ledger.choices import AdjustmentStatus, Bucket, DepositStatus, WithdrawalStatus
@@ -10,6 +11,7 @@ from apps.ledger.money import cash_text
 AMOUNT_INPUT = {"max_digits": 28, "decimal_places": 8, "coerce_to_string": True}
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "101.25"})
 class CashField(serializers.Field):
     """A cash amount rendered as a string in the minor unit of the object's ``currency``."""
 
@@ -162,6 +164,7 @@ class StatusFilterSerializer(serializers.Serializer):
     status = serializers.CharField(required=False)
 
 
+@extend_schema_serializer(component_name="LedgerReasonInput")
 class ReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=3, max_length=1000)
 
