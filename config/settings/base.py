@@ -376,3 +376,54 @@ CELERY_BEAT_SCHEDULE["kyc-reviews-due"] = {
     "task": "apps.kyc.tasks.kyc_reviews_mark_due",
     "schedule": crontab(hour=2, minute=30),
 }
+
+# --- Ledger and funding ---------------------------------------------------------------------
+# Bank webhook: X-Bank-Signature is the hex HMAC-SHA256 of the raw body with this secret. While
+# rotating, the previous secret stays valid in BANK_WEBHOOK_SECRET_FALLBACKS. Empty: every
+# webhook call is refused.
+BANK_WEBHOOK_SECRET = env("BANK_WEBHOOK_SECRET", default="")
+BANK_WEBHOOK_SECRET_FALLBACKS = env.list("BANK_WEBHOOK_SECRET_FALLBACKS", default=[])
+# The bank behind payouts and returns (apps.ledger.bank.BankAdapter).
+BANK_ADAPTER = env("BANK_ADAPTER", default="apps.ledger.bank.SimulatedBank")
+BANK_SIMULATED_DELAY = timedelta(seconds=env.int("BANK_SIMULATED_DELAY_SECONDS", default=15))
+BANK_SIMULATED_FAILURE_RATE = env.float("BANK_SIMULATED_FAILURE_RATE", default=0.0)
+# Where clients send deposits (shown with their reference on the funding page).
+BANK_DEPOSIT_ACCOUNT = {
+    "bank_name": env("BANK_DEPOSIT_BANK_NAME", default="Bourse Settlement Bank"),
+    "beneficiary": env("BANK_DEPOSIT_BENEFICIARY", default="Bourse Securities Ltd - client money"),
+    "iban": env("BANK_DEPOSIT_IBAN", default="GB33BUKB20201555555555"),
+    "bic": env("BANK_DEPOSIT_BIC", default="BUKBGB22"),
+}
+# Withdrawal limits per account currency ("*": any other), as (per request, per day) in that
+# currency; an account's own per_withdrawal_limit / daily_withdrawal_limit override them.
+WITHDRAWAL_DEFAULT_LIMITS = {
+    "*": (
+        env("WITHDRAWAL_LIMIT_PER_REQUEST", default="50000"),
+        env("WITHDRAWAL_LIMIT_DAILY", default="100000"),
+    ),
+    "JPY": ("7500000", "15000000"),
+}
+# Withdrawals above this amount need two different staff approvals (four-eyes).
+WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
+    "*": env("WITHDRAWAL_FOUR_EYES_THRESHOLD", default="10000"),
+    "JPY": "1500000",
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "DepositStatusEnum": "apps.ledger.choices.DepositStatus",
+        "WithdrawalStatusEnum": "apps.ledger.choices.WithdrawalStatus",
+        "AdjustmentStatusEnum": "apps.ledger.choices.AdjustmentStatus",
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "ledger-verify": {
+            "task": "apps.ledger.tasks.ledger_verify",
+            "schedule": crontab(hour=2, minute=30),
+        },
+        "ledger-simulated-bank": {
+            "task": "apps.ledger.tasks.simulated_bank_settle_due",
+            "schedule": timedelta(seconds=5),
+        },
+    }
+)

@@ -20,10 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo_world(client_user) -> None:
-    """The demo data set, plus what only use creates: a token sign-in, an idempotent request,
-    a queued task."""
-    call_command("bootstrap_demo", stdout=io.StringIO())
+def demo_world(client_user, django_capture_on_commit_callbacks) -> None:
+    """The demo data set (with its after-commit work, as in a real start), plus what only use
+    creates: a token sign-in, an idempotent request, a queued task."""
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("bootstrap_demo", stdout=io.StringIO())
     totp_enroll(user=client_user)
     api = token_client(client_user)
     api.post("/api/v1/accounts", {"currency": "USD"}, HTTP_IDEMPOTENCY_KEY="admin-pages")

@@ -1,0 +1,48 @@
+"""Row locks of the ledger, always taken in one fixed order so that concurrent postings never
+deadlock: client ledger accounts first, then house accounts, each by primary key; the hash
+chain's head last of all, inside the statement that writes the entries (ledger_chain_append).
+
+House accounts (the bank, clearing, fees) are touched by many entries; locking them after the
+client accounts keeps them locked for the shortest time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import psycopg
+from django.db import connection
+
+LOCK_ACCOUNTS_SQL = """
+SELECT id, balance FROM ledger_ledgeraccount
+WHERE id = ANY(%s)
+ORDER BY (owner_id IS NULL), id
+FOR UPDATE
+"""
+
+
+@contextmanager
+def posting_cursor() -> Iterator[psycopg.Cursor]:
+    """A cursor on the current connection and transaction for the posting path.
+
+    It binds parameters on the server, so the posting statements (executed with
+    ``prepare=True``) are planned once per connection instead of on every entry. Database
+    errors still arrive as Django's (IntegrityError, ...).
+    """
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def ledger_accounts_lock(account_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Lock ledger accounts (FOR UPDATE, in the fixed order) until the end of the transaction.
+
+    Returns their current balances by id; ids that do not exist are missing from the result.
+    """
+    ids = sorted(set(account_ids))
+    with posting_cursor() as cursor:
+        cursor.execute(LOCK_ACCOUNTS_SQL, [ids], prepare=True)
+        return dict(cursor.fetchall())
