@@ -344,6 +344,16 @@ WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
     "*": env("WITHDRAWAL_FOUR_EYES_THRESHOLD", default="10000"),
     "JPY": "1500000",
 }
+# API schema: the funding objects' statuses (and the trading account's, which they would
+# otherwise collide with) are distinct enums.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "AccountStatusEnum": "apps.accounts.choices.AccountStatus",
+        "DepositStatusEnum": "apps.ledger.choices.DepositStatus",
+        "WithdrawalStatusEnum": "apps.ledger.choices.WithdrawalStatus",
+        "AdjustmentStatusEnum": "apps.ledger.choices.AdjustmentStatus",
+    }
+)
 CELERY_BEAT_SCHEDULE.update(
     {
         "ledger-verify": {
