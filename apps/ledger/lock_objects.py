@@ -24,17 +24,26 @@ FOR UPDATE
 """
 
 
+# Django opens psycopg connections with prepare_threshold=None, which turns prepared
+# statements off altogether. A threshold no query reaches keeps Django's own queries
+# unprepared, as before, while statements executed with prepare=True are prepared.
+PREPARE_ONLY_WHEN_ASKED = 2**62
+
+
 @contextmanager
 def posting_cursor() -> Iterator[psycopg.Cursor]:
     """A cursor on the current connection and transaction for the posting path.
 
     It binds parameters on the server, so the posting statements (executed with
-    ``prepare=True``) are planned once per connection instead of on every entry. Database
-    errors still arrive as Django's (IntegrityError, ...).
+    ``prepare=True``) are parsed and planned once per connection instead of on every entry.
+    Database errors still arrive as Django's (IntegrityError, ...).
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         yield cursor
 
 

@@ -400,10 +400,7 @@ FROM ledger_journalentry WHERE sequence > %s ORDER BY sequence LIMIT %s
 """
 
 _CHUNK_POSTINGS_SQL = """
-SELECT p.entry_id, p.ledger_account_id, p.amount,
-    CASE WHEN a.owner_id IS NULL THEN NULL ELSE p.balance_after END
-FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.ledger_account_id
-WHERE p.entry_id = ANY(%s)
+SELECT entry_id, ledger_account_id, amount FROM ledger_posting WHERE entry_id = ANY(%s)
 """
 
 
@@ -415,9 +412,9 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
         if not rows:
             break
         cursor.execute(_CHUNK_POSTINGS_SQL, [[row[0] for row in rows]])
-        lines: dict[int, list[tuple[int, Decimal, Decimal | None]]] = {}
-        for entry_id, account_id, amount, balance_after in cursor.fetchall():
-            lines.setdefault(entry_id, []).append((account_id, amount, balance_after))
+        lines: dict[int, list[tuple[int, Decimal]]] = {}
+        for entry_id, account_id, amount in cursor.fetchall():
+            lines.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
             (pk, sequence, kind, created_at, memo, reference, key, actor_id, correlation_id,
              reverses_id, prev_hash, stored_hash) = row  # fmt: skip
