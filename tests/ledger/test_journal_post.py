@@ -8,12 +8,11 @@ import pytest
 from django.db import connection, transaction
 
 from apps.core.errors import ApplicationError
-from apps.instruments.models import Instrument
 from apps.ledger import selectors, services
 from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.models import GENESIS_HASH, JournalEntry, LedgerAccount, Posting
 from tests.factories.accounts import TradingAccountFactory
-from tests.factories.ledger import house, ledger_balance
+from tests.factories.ledger import house, instrument, ledger_balance
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +118,7 @@ def test_cash_is_in_minor_units_and_quantities_in_eight_places(account, settled)
         services.journal_post(
             kind="deposit", postings=[(yen, D("100.5")), (house(currency="JPY"), D("-100.5"))]
         )
-    gold = Instrument.objects.create(
-        symbol="XAUG", name="Gold gram", asset_class="commodity", lot_size=D("0.001")
-    )
+    gold = instrument("XAUG", name="Gold gram", asset_class="commodity", lot_size=D("0.001"))
     holding = services.ledger_account_get(owner=account, instrument=gold, bucket=Bucket.SETTLED)
     custody = services.ledger_account_get(
         house=HouseAccount.CUSTODY, instrument=gold, bucket=Bucket.SETTLED
@@ -151,7 +148,7 @@ def test_client_buckets_refuse_an_overdraft_house_accounts_may_go_negative(settl
 
 
 def test_securities_overdraft_is_insufficient_position(account):
-    share = Instrument.objects.create(symbol="ACME", name="Acme", asset_class="equity")
+    share = instrument("ACME")
     holding = services.ledger_account_get(owner=account, instrument=share, bucket=Bucket.SETTLED)
     custody = services.ledger_account_get(
         house=HouseAccount.CUSTODY, instrument=share, bucket=Bucket.SETTLED
