@@ -18,7 +18,7 @@ from apps.accounts.models import TradingAccount, User
 from apps.core.errors import invalid, not_found
 from apps.instruments.models import Instrument
 from apps.ledger import chain, references
-from apps.ledger.choices import Bucket, DepositStatus, WithdrawalStatus
+from apps.ledger.choices import Bucket
 from apps.ledger.models import (
     GENESIS_HASH,
     Adjustment,
@@ -155,13 +155,6 @@ def security_balances(
     )
 
 
-def ledger_accounts_of(*, account: TradingAccount) -> QuerySet[LedgerAccount]:
-    return LedgerAccount.objects.filter(owner=account).select_related("instrument")
-
-
-# --- Transactions ---------------------------------------------------------------------------
-
-
 def account_transactions(
     *, account: TradingAccount, currency: str | None = None, bucket: str = Bucket.SETTLED
 ) -> QuerySet[Posting]:
@@ -267,16 +260,6 @@ def withdrawal_backoffice(*, pk: int | str) -> Withdrawal:
     return withdrawal
 
 
-def open_withdrawals_queue() -> QuerySet[Withdrawal]:
-    return withdrawals_backoffice().filter(
-        status__in=[
-            WithdrawalStatus.REQUESTED,
-            WithdrawalStatus.APPROVED,
-            WithdrawalStatus.PROCESSING,
-        ]
-    )
-
-
 def deposits_backoffice(*, status: str | None = None) -> QuerySet[Deposit]:
     qs = Deposit.objects.select_related("account", "resolved_by").order_by("-received_at", "-id")
     return qs.filter(status=status) if status else qs
@@ -287,10 +270,6 @@ def deposit_backoffice(*, pk: int | str) -> Deposit:
     if deposit is None:
         raise not_found("No such deposit.")
     return deposit
-
-
-def suspense_deposits() -> QuerySet[Deposit]:
-    return deposits_backoffice(status=DepositStatus.IN_SUSPENSE)
 
 
 def adjustments_backoffice(*, status: str | None = None) -> QuerySet[Adjustment]:
