@@ -2,14 +2,13 @@
 
 Each entry's ``hash`` is ``SHA-256(prev_hash ":" sequence ":" created_at ":" content_digest)``
 (created_at in microseconds since the epoch), where ``content_digest`` is SHA-256 over the
-entry's own fields and its postings: account, amount, and for client accounts the running
-balance (house accounts' running balances are computed by the database under their lock and
-are proved by ledger_verify's running-balance check instead). Changing any posted amount,
-account, client running balance or entry field, or removing or reordering entries, breaks the
-chain from that entry on; ``ledger_verify`` finds it.
+entry's own fields and its postings (account and amount). Changing any posted amount, account
+or entry field, or removing or reordering entries, breaks the chain from that entry on;
+``ledger_verify`` finds it. Running balances are derived data: ledger_verify recomputes each
+one from the (hashed) amounts.
 
 Posting computes the content digest in Python before any chain lock; the database function
-``ledger_chain_append`` (migration 0002) then locks the house accounts and the chain's head,
+``ledger_chain_append`` (migration 0002) then locks the accounts left to it and the chain's head,
 reads the clock, links the digests in order and moves the head, inside the statement that
 writes the entries, so the chain is locked only for that statement and the commit.
 :func:`link_hash` is the same formula in Python.
@@ -52,22 +51,13 @@ def content_digest(
     actor_id: int | None,
     correlation_id: str,
     reverses_id: int | None,
-    postings: Iterable[tuple[int, Decimal | str, Decimal | str | None]],
+    postings: Iterable[tuple[int, Decimal | str]],
 ) -> str:
-    """SHA-256 (hex) of an entry's content. ``postings`` are (ledger_account_id, amount,
-    balance_after or None for a house account), in any order; amounts as Decimals or already
-    as :func:`amount_text`."""
+    """SHA-256 (hex) of an entry's content. ``postings`` are (ledger_account_id, amount), in
+    any order; amounts as Decimals or already as :func:`amount_text`."""
     lines = sorted(
-        (
-            account_id,
-            amount if isinstance(amount, str) else amount_text(amount),
-            ""
-            if balance is None
-            else balance
-            if isinstance(balance, str)
-            else amount_text(balance),
-        )
-        for account_id, amount, balance in postings
+        (account_id, amount if isinstance(amount, str) else amount_text(amount))
+        for account_id, amount in postings
     )
     content = [
         kind,

@@ -1,9 +1,10 @@
 """Row locks of the ledger, always taken in one fixed order so that concurrent postings never
-deadlock: client ledger accounts first, then house accounts, each by primary key; the hash
-chain's head last of all, inside the statement that writes the entries (ledger_chain_append).
+deadlock: client ledger accounts first (here, by primary key), then house accounts (by
+primary key) and the hash chain's head, both inside the statement that writes the entries
+(the SQL function ledger_chain_append).
 
-House accounts (the bank, clearing, fees) are touched by many entries; locking them after the
-client accounts keeps them locked for the shortest time.
+House accounts (the bank, clearing, fees) and the head are touched by most entries; locking
+them last, inside the write, keeps them locked for the shortest time.
 """
 
 from __future__ import annotations
@@ -23,22 +24,31 @@ FOR UPDATE
 """
 
 
+# Django opens psycopg connections with prepare_threshold=None, which turns prepared
+# statements off altogether. A threshold no query reaches keeps Django's own queries
+# unprepared, as before, while statements executed with prepare=True are prepared.
+PREPARE_ONLY_WHEN_ASKED = 2**62
+
+
 @contextmanager
 def posting_cursor() -> Iterator[psycopg.Cursor]:
     """A cursor on the current connection and transaction for the posting path.
 
     It binds parameters on the server, so the posting statements (executed with
-    ``prepare=True``) are planned once per connection instead of on every entry. Database
-    errors still arrive as Django's (IntegrityError, ...).
+    ``prepare=True``) are parsed and planned once per connection instead of on every entry.
+    Database errors still arrive as Django's (IntegrityError, ...).
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         yield cursor
 
 
 def ledger_accounts_lock(account_ids: Iterable[int]) -> dict[int, Decimal]:
-    """Lock ledger accounts (FOR UPDATE, in the fixed order) until the end of the transaction.
+    """Lock client ledger accounts (FOR UPDATE, by id) until the end of the transaction.
 
     Returns their current balances by id; ids that do not exist are missing from the result.
     """

@@ -18,7 +18,7 @@ from apps.accounts.models import TradingAccount, User
 from apps.core.errors import invalid, not_found
 from apps.instruments.models import Instrument
 from apps.ledger import chain, references
-from apps.ledger.choices import Bucket, DepositStatus, WithdrawalStatus
+from apps.ledger.choices import Bucket
 from apps.ledger.models import (
     GENESIS_HASH,
     Adjustment,
@@ -155,13 +155,6 @@ def security_balances(
     )
 
 
-def ledger_accounts_of(*, account: TradingAccount) -> QuerySet[LedgerAccount]:
-    return LedgerAccount.objects.filter(owner=account).select_related("instrument")
-
-
-# --- Transactions ---------------------------------------------------------------------------
-
-
 def account_transactions(
     *, account: TradingAccount, currency: str | None = None, bucket: str = Bucket.SETTLED
 ) -> QuerySet[Posting]:
@@ -267,16 +260,6 @@ def withdrawal_backoffice(*, pk: int | str) -> Withdrawal:
     return withdrawal
 
 
-def open_withdrawals_queue() -> QuerySet[Withdrawal]:
-    return withdrawals_backoffice().filter(
-        status__in=[
-            WithdrawalStatus.REQUESTED,
-            WithdrawalStatus.APPROVED,
-            WithdrawalStatus.PROCESSING,
-        ]
-    )
-
-
 def deposits_backoffice(*, status: str | None = None) -> QuerySet[Deposit]:
     qs = Deposit.objects.select_related("account", "resolved_by").order_by("-received_at", "-id")
     return qs.filter(status=status) if status else qs
@@ -287,10 +270,6 @@ def deposit_backoffice(*, pk: int | str) -> Deposit:
     if deposit is None:
         raise not_found("No such deposit.")
     return deposit
-
-
-def suspense_deposits() -> QuerySet[Deposit]:
-    return deposits_backoffice(status=DepositStatus.IN_SUSPENSE)
 
 
 def adjustments_backoffice(*, status: str | None = None) -> QuerySet[Adjustment]:
@@ -400,10 +379,7 @@ FROM ledger_journalentry WHERE sequence > %s ORDER BY sequence LIMIT %s
 """
 
 _CHUNK_POSTINGS_SQL = """
-SELECT p.entry_id, p.ledger_account_id, p.amount,
-    CASE WHEN a.owner_id IS NULL THEN NULL ELSE p.balance_after END
-FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.ledger_account_id
-WHERE p.entry_id = ANY(%s)
+SELECT entry_id, ledger_account_id, amount FROM ledger_posting WHERE entry_id = ANY(%s)
 """
 
 
@@ -415,9 +391,9 @@ def _chain_problems(cursor: Any, report: IntegrityReport) -> None:
         if not rows:
             break
         cursor.execute(_CHUNK_POSTINGS_SQL, [[row[0] for row in rows]])
-        lines: dict[int, list[tuple[int, Decimal, Decimal | None]]] = {}
-        for entry_id, account_id, amount, balance_after in cursor.fetchall():
-            lines.setdefault(entry_id, []).append((account_id, amount, balance_after))
+        lines: dict[int, list[tuple[int, Decimal]]] = {}
+        for entry_id, account_id, amount in cursor.fetchall():
+            lines.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
             (pk, sequence, kind, created_at, memo, reference, key, actor_id, correlation_id,
              reverses_id, prev_hash, stored_hash) = row  # fmt: skip

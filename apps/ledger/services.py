@@ -8,13 +8,14 @@ and postings. In one transaction (a savepoint when the caller already has one) t
 
 1. check each entry: two or more postings, none zero, amounts in the asset's unit, summing to
    zero per asset;
-2. lock the touched client ledger accounts in the fixed order of
-   :mod:`apps.ledger.lock_objects`;
-3. compute their postings' running balances; a client bucket that would go negative refuses
-   the whole call with ``insufficient_funds`` (cash) or ``insufficient_position``;
-4. digest each entry (apps.ledger.chain), then write entries, postings and cached balances in
-   one statement whose first step locks the touched house accounts and the hash chain's head
-   and links the entries to it; those stay locked only for that statement and the commit.
+2. lock the client ledger accounts of a call that debits any client, by id
+   (:mod:`apps.ledger.lock_objects`), and compute their running balances: a client bucket
+   that would go negative refuses the whole call with ``insufficient_funds`` (cash) or
+   ``insufficient_position``;
+3. digest each entry (apps.ledger.chain), then write entries, postings and cached balances in
+   one statement whose first step locks the remaining accounts (house accounts; the clients
+   of a call that only credits them) and the hash chain's head and links the entries to it;
+   those stay locked only for that statement and the commit.
 
 Post everything a transaction needs in one call, as its last ledger step: a second call in
 the same transaction would lock client accounts after the chain's head, against the fixed
@@ -243,9 +244,9 @@ _WRITE_SQL = """
 WITH chain AS MATERIALIZED (
     SELECT * FROM ledger_chain_append(%s::text[], %s::bigint[])
 ), head AS MATERIALIZED (
-    SELECT entry_created_at AS at, house_ids, house_balances FROM chain LIMIT 1
-), house AS MATERIALIZED (
-    SELECT h.id, h.balance FROM head, unnest(head.house_ids, head.house_balances) AS h(id, balance)
+    SELECT entry_created_at AS at, late_ids, late_balances FROM chain LIMIT 1
+), late AS MATERIALIZED (
+    SELECT l.id, l.balance FROM head, unnest(head.late_ids, head.late_balances) AS l(id, balance)
 ), p AS MATERIALIZED (
     SELECT p.*, sum(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.position) AS running
     FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[])
@@ -264,19 +265,19 @@ WITH chain AS MATERIALIZED (
     ORDER BY v.position
 ), new_postings AS (
     INSERT INTO ledger_posting (entry_id, ledger_account_id, amount, balance_after, created_at)
-    SELECT c.entry_id, p.account_id, p.amount, coalesce(p.balance_after, h.balance + p.running),
+    SELECT c.entry_id, p.account_id, p.amount, coalesce(p.balance_after, l.balance + p.running),
         c.entry_created_at
     FROM p
     JOIN chain c ON c.entry_position = p.entry_position
-    LEFT JOIN house h ON h.id = p.account_id
+    LEFT JOIN late l ON l.id = p.account_id
     ORDER BY p.position
-), house_totals AS (
+), late_totals AS (
     SELECT account_id, sum(amount) AS total FROM p WHERE balance_after IS NULL GROUP BY account_id
-), house_update AS (
-    UPDATE ledger_ledgeraccount AS a SET balance = h.balance + t.total, updated_at = head.at
-    FROM house h JOIN house_totals t ON t.account_id = h.id, head
-    WHERE a.id = h.id
-), client_update AS (
+), late_update AS (
+    UPDATE ledger_ledgeraccount AS a SET balance = l.balance + t.total, updated_at = head.at
+    FROM late l JOIN late_totals t ON t.account_id = l.id, head
+    WHERE a.id = l.id
+), early_update AS (
     UPDATE ledger_ledgeraccount AS a SET balance = b.balance, updated_at = head.at
     FROM unnest(%s::bigint[], %s::numeric[]) AS b(id, balance), head
     WHERE a.id = b.id
@@ -324,21 +325,25 @@ _ENTRY_FIELDS = [
 def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
     """Lock, compute running balances, chain and write ``prepared`` (already validated).
 
-    Client accounts are locked here, first, because their balances must be known to refuse an
-    overdraft. House accounts (never refused, touched by most entries) and then the chain's
-    head are locked inside the write statement, so they are held only for it and the commit;
-    the database computes the house accounts' running balances.
+    Client accounts that any posting of the call debits are locked here, first, because their
+    balances decide overdrafts ("early" accounts; Python computes their running balances).
+    Every other account (house accounts, and client accounts when the call debits none, as a
+    deposit) is locked inside the write statement, after the early ones, then the chain's
+    head: they are held only for that statement and the commit, and the database computes
+    their running balances. Each transaction thus locks clients, then house accounts, each by
+    id, then the head: one fixed order.
     """
-    clients: dict[int, LedgerAccount] = {}
-    houses: set[int] = set()
+    accounts: dict[int, LedgerAccount] = {}
+    debited: set[int] = set()
     for item in prepared:
-        for account, account_id, _, _ in item.lines:
-            if account.owner_id is None:
-                houses.add(account_id)
-            else:
-                clients.setdefault(account_id, account)
-    balances = ledger_accounts_lock(clients) if clients else {}
-    missing = set(clients) - set(balances)
+        for account, account_id, amount, _ in item.lines:
+            accounts.setdefault(account_id, account)
+            if amount < 0 and account.owner_id is not None:
+                debited.add(account_id)
+    early = {pk: a for pk, a in accounts.items() if a.owner_id is not None} if debited else {}
+    late = sorted(set(accounts) - set(early))
+    balances = ledger_accounts_lock(early) if early else {}
+    missing = set(early) - set(balances)
     if missing:
         raise invalid("Unknown ledger accounts.", ledger_accounts=sorted(str(m) for m in missing))
     correlation_id = context.correlation_id()
@@ -349,22 +354,19 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
     posting_balances: list[str | None] = []
     digests: list[str] = []
     for index, item in enumerate(prepared):
-        lines = []
         for account, account_id, amount, amount_text in item.lines:
-            if account_id in houses:
-                balance_text = None
-            else:
+            if account_id in balances:
                 balance = balances[account_id] + amount
                 if balance < 0:
                     _shortfall(account, balances[account_id], amount, index)
                 balances[account_id] = balance
                 # Both terms have 8 decimal places, so the sum prints as chain.amount_text.
-                balance_text = f"{balance:f}"
-            lines.append((account_id, amount_text, balance_text))
+                posting_balances.append(f"{balance:f}")
+            else:
+                posting_balances.append(None)
             posting_entries.append(index + 1)
             posting_accounts.append(account_id)
             posting_amounts.append(amount_text)
-            posting_balances.append(balance_text)
         spec = item.spec
         digests.append(
             chain.content_digest(
@@ -375,7 +377,7 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
                 actor_id=item.actor_id,
                 correlation_id=correlation_id,
                 reverses_id=item.reverses_id,
-                postings=lines,
+                postings=[(account_id, text) for _, account_id, _, text in item.lines],
             )
         )
 
@@ -385,7 +387,7 @@ def _write(prepared: list[_Prepared]) -> list[JournalEntry]:
             _WRITE_SQL,
             [
                 _text_array(digests),
-                _array(sorted(houses)),
+                _array(late),
                 _array(posting_entries),
                 _array(posting_accounts),
                 _array(posting_amounts),

@@ -408,6 +408,7 @@ WITHDRAWAL_FOUR_EYES_THRESHOLDS = {
     "*": env("WITHDRAWAL_FOUR_EYES_THRESHOLD", default="10000"),
     "JPY": "1500000",
 }
+# API schema: the funding objects' statuses are distinct enums.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "DepositStatusEnum": "apps.ledger.choices.DepositStatus",

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from apps.accounts.choices import AccountStatus
 from apps.accounts.models import TradingAccount, User
+from apps.instruments.models import Instrument
 from apps.ledger import references, services
 from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.models import Deposit, LedgerAccount
@@ -48,6 +49,17 @@ def funded_account(
     if Decimal(str(amount)) > 0:
         deposit(account, amount)
     return account
+
+
+def instrument(symbol: str, **fields: Any) -> Instrument:
+    """An instrument to hold in the ledger, from the instrument master's factory."""
+    from tests.factories.instruments import InstrumentFactory
+
+    fields.setdefault("name", symbol.title())
+    fields.setdefault("asset_class", "equity")
+    if "lot_size" in fields:
+        fields.setdefault("min_quantity", fields["lot_size"])
+    return InstrumentFactory(symbol=symbol, **fields)
 
 
 def cash(account: TradingAccount, bucket: str = Bucket.SETTLED) -> Decimal:

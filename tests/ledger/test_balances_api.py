@@ -127,3 +127,17 @@ def test_staff_see_any_accounts_balances(as_staff, history):
     staff = as_staff("support")
     response = staff.get(f"/api/v1/backoffice/accounts/{account.pk}/balances")
     assert response.status_code == 200 and response.json()["cash_settled"] == "750.00"
+
+
+def test_the_api_schema_documents_the_funding_endpoints(as_client):
+    schema = as_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/v1/accounts/{id}/balances",
+        "/api/v1/accounts/{id}/withdrawals",
+        "/api/v1/webhooks/bank",
+        "/api/v1/backoffice/withdrawals/{id}/approve",
+        "/api/v1/backoffice/adjustments",
+    ):
+        assert path in paths, path

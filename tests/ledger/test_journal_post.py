@@ -12,8 +12,7 @@ from apps.ledger import selectors, services
 from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.models import GENESIS_HASH, JournalEntry, LedgerAccount, Posting
 from tests.factories.accounts import TradingAccountFactory
-from tests.factories.instruments import InstrumentFactory
-from tests.factories.ledger import house, ledger_balance
+from tests.factories.ledger import house, instrument, ledger_balance
 
 pytestmark = pytest.mark.django_db
 
@@ -119,13 +118,7 @@ def test_cash_is_in_minor_units_and_quantities_in_eight_places(account, settled)
         services.journal_post(
             kind="deposit", postings=[(yen, D("100.5")), (house(currency="JPY"), D("-100.5"))]
         )
-    gold = InstrumentFactory(
-        symbol="XAUG",
-        name="Gold gram",
-        asset_class="commodity",
-        lot_size=D("0.001"),
-        min_quantity=D("0.001"),
-    )
+    gold = instrument("XAUG", name="Gold gram", asset_class="commodity", lot_size=D("0.001"))
     holding = services.ledger_account_get(owner=account, instrument=gold, bucket=Bucket.SETTLED)
     custody = services.ledger_account_get(
         house=HouseAccount.CUSTODY, instrument=gold, bucket=Bucket.SETTLED
@@ -155,7 +148,7 @@ def test_client_buckets_refuse_an_overdraft_house_accounts_may_go_negative(settl
 
 
 def test_securities_overdraft_is_insufficient_position(account):
-    share = InstrumentFactory(symbol="ACME", name="Acme", asset_class="equity")
+    share = instrument("ACME")
     holding = services.ledger_account_get(owner=account, instrument=share, bucket=Bucket.SETTLED)
     custody = services.ledger_account_get(
         house=HouseAccount.CUSTODY, instrument=share, bucket=Bucket.SETTLED
@@ -333,4 +326,53 @@ def test_concurrent_posters_share_house_accounts_and_the_chain_consistently():
     assert ledger_balance(house(HouseAccount.FEES)) == D("-60")
     assert sorted(JournalEntry.objects.values_list("sequence", flat=True)) == list(range(1, 121))
     report = selectors.ledger_integrity()  # running balances, times and the chain included
+    assert report.ok, report.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_credits_debits_and_transfers_race_without_deadlock():
+    first, second = TradingAccountFactory(), TradingAccountFactory()
+    a, b = (
+        services.ledger_account_get(owner=acct, currency="USD", bucket=Bucket.SETTLED)
+        for acct in (first, second)
+    )
+    for bucket in (a, b):
+        credit(bucket, "1000.00")
+    errors = []
+    barrier = threading.Barrier(6)
+
+    def deposits(bucket) -> None:  # credits only: the client row is locked inside the write
+        for _ in range(20):
+            credit(bucket, "1.00")
+
+    def transfers(source, target) -> None:  # debits: client rows locked first, by id
+        for _ in range(20):
+            services.journal_post(kind="transfer", postings=[(source, D("-2")), (target, D("2"))])
+
+    def run(work, *args) -> None:
+        try:
+            barrier.wait()
+            work(*args)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    jobs = [
+        (deposits, a),
+        (deposits, b),
+        (transfers, a, b),
+        (transfers, b, a),
+        (transfers, a, b),
+        (deposits, a),
+    ]
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    # a: 1000 + 2 x 20 deposits - 2 x 20 x 2 sent + 20 x 2 received; b the other way round.
+    assert (ledger_balance(a), ledger_balance(b)) == (D("1000"), D("1060"))
+    report = selectors.ledger_integrity()
     assert report.ok, report.problems

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.ledger.choices import AdjustmentStatus, Bucket, DepositStatus, WithdrawalStatus
@@ -11,7 +12,7 @@ from apps.ledger.money import cash_text
 AMOUNT_INPUT = {"max_digits": 28, "decimal_places": 8, "coerce_to_string": True}
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "example": "101.25"})
+@extend_schema_field(OpenApiTypes.STR)
 class CashField(serializers.Field):
     """A cash amount rendered as a string in the minor unit of the object's ``currency``."""
 
@@ -164,8 +165,7 @@ class StatusFilterSerializer(serializers.Serializer):
     status = serializers.CharField(required=False)
 
 
-@extend_schema_serializer(component_name="LedgerReasonInput")
-class ReasonInputSerializer(serializers.Serializer):
+class StaffReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=3, max_length=1000)
 
 

@@ -247,7 +247,7 @@ class WithdrawalActionApi(APIView):
     ACTIONS = ("approve", "reject", "complete", "fail")
 
     @extend_schema(
-        request=s.ReasonInputSerializer, responses=s.WithdrawalBackofficeOutputSerializer
+        request=s.StaffReasonInputSerializer, responses=s.WithdrawalBackofficeOutputSerializer
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
@@ -262,7 +262,7 @@ class WithdrawalActionApi(APIView):
                 reason=data.validated_data["reason"],
             )
         else:
-            data = s.ReasonInputSerializer(data=request.data)
+            data = s.StaffReasonInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             service = {
                 "approve": services.withdrawal_approve,
@@ -330,7 +330,7 @@ class AdjustmentActionApi(APIView):
                 adjustment=adjustment, actor=request.user, reason=data.validated_data["reason"]
             )
         else:
-            data = s.ReasonInputSerializer(data=request.data)
+            data = s.StaffReasonInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             adjustment = services.adjustment_reject(
                 adjustment=adjustment, actor=request.user, reason=data.validated_data["reason"]
@@ -386,7 +386,7 @@ class DepositActionApi(APIView):
                 reason=data.validated_data["reason"],
             )
         else:
-            data = s.ReasonInputSerializer(data=request.data)
+            data = s.StaffReasonInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             deposit = services.deposit_return(
                 deposit=deposit, actor=request.user, reason=data.validated_data["reason"]
@@ -409,9 +409,9 @@ class ReconciliationApi(APIView):
             raise not_found("The ledger has not been checked yet.")
         return Response(s.ReconciliationOutputSerializer(run).data)
 
-    @extend_schema(request=s.ReasonInputSerializer, responses=s.ReconciliationOutputSerializer)
+    @extend_schema(request=s.StaffReasonInputSerializer, responses=s.ReconciliationOutputSerializer)
     def post(self, request: Request) -> Response:
-        data = s.ReasonInputSerializer(data=request.data)
+        data = s.StaffReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.ledger_verify(
             trigger=ReconciliationTrigger.STAFF,

@@ -27,10 +27,10 @@ CREATE TRIGGER ledger_posting_append_only
 """
 
 CHAIN_SQL = """
-CREATE FUNCTION ledger_chain_append(digests text[], house_accounts bigint[])
+CREATE FUNCTION ledger_chain_append(digests text[], late_accounts bigint[])
 RETURNS TABLE(entry_position bigint, entry_id bigint, entry_sequence bigint,
               entry_prev_hash varchar, entry_hash varchar, entry_created_at timestamptz,
-              house_ids bigint[], house_balances numeric[])
+              late_ids bigint[], late_balances numeric[])
 LANGUAGE plpgsql AS $$
 DECLARE
     head_sequence bigint;
@@ -38,14 +38,17 @@ DECLARE
     digest text;
     micros text;
 BEGIN
-    -- The touched house accounts (by id), then the chain's head, are locked here, inside the
-    -- statement that writes the entries, and stay locked until commit: the busiest rows are
-    -- held the shortest time, and entries join the chain in commit order.
-    SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'),
-           coalesce(array_agg(h.balance ORDER BY h.id), '{}')
-        INTO house_ids, house_balances
-        FROM (SELECT a.id, a.balance FROM ledger_ledgeraccount a
-              WHERE a.id = ANY(house_accounts) ORDER BY a.id FOR UPDATE) h;
+    -- The ledger accounts the caller did not lock itself (house accounts, and client accounts
+    -- that are only credited), in the fixed order (client accounts, then house accounts, each
+    -- by id), then the chain's head, are locked here, inside the statement that writes the
+    -- entries, until commit: the busiest rows are held the shortest time, and entries join
+    -- the chain in commit order. Their balances are read under the lock.
+    SELECT coalesce(array_agg(l.id ORDER BY l.is_house, l.id), '{}'),
+           coalesce(array_agg(l.balance ORDER BY l.is_house, l.id), '{}')
+        INTO late_ids, late_balances
+        FROM (SELECT a.id, a.balance, a.owner_id IS NULL AS is_house
+              FROM ledger_ledgeraccount a WHERE a.id = ANY(late_accounts)
+              ORDER BY (a.owner_id IS NULL), a.id FOR UPDATE) l;
     SELECT h.last_sequence, h.last_hash INTO head_sequence, head_hash
         FROM ledger_chainhead h WHERE h.id = 1 FOR UPDATE;
     IF NOT FOUND THEN
