@@ -129,7 +129,9 @@ def kyc_check_daily_limit(*, user: Any, kind: str, amount: Decimal, used_today: 
         )
     limit = limits.daily_trading_limit if kind == "trading" else limits.daily_withdrawal_limit
     if limit is not None and used_today + amount > limit:
-        remaining = max(limit - used_today, Decimal(0))
+        cents = Decimal(1).scaleb(-settings.CURRENCIES.get(settings.BASE_CURRENCY, 2))
+        limit, used_today = limit.quantize(cents), used_today.quantize(cents)
+        remaining = max(limit - used_today, Decimal(0)).quantize(cents)
         raise ApplicationError(
             ErrorCode.LIMIT_EXCEEDED,
             f"This exceeds your daily {kind} limit of {limit} {settings.BASE_CURRENCY} "

@@ -870,6 +870,21 @@ def _today_start() -> datetime:
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _kyc_withdrawal_limit_check(*, account: TradingAccount, amount: Decimal) -> None:
+    """The owner's KYC tier limits what they may withdraw per day, all accounts together
+    (``kyc_required`` without approved KYC, ``limit_exceeded`` above the tier's limit).
+    Amounts in other currencies count at face value: tier limits are set in the base
+    currency and Bourse keeps no exchange rates."""
+    from apps.kyc.selectors import kyc_check_daily_limit
+
+    used = Withdrawal.objects.filter(
+        account__owner_id=account.owner_id,
+        status__in=LIMITED_WITHDRAWAL_STATUSES,
+        requested_at__gte=_today_start(),
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    kyc_check_daily_limit(user=account.owner, kind="withdrawal", amount=amount, used_today=used)
+
+
 def withdrawal_request(
     *,
     account: TradingAccount,
@@ -884,7 +899,8 @@ def withdrawal_request(
 
     Needs an active account owned by ``actor`` and, when the client has a device, a valid
     one-time password (``otp_required``). Refuses ``limit_exceeded`` above the per-request or
-    daily limit (apps.ledger.selectors.withdrawal_limits) and ``insufficient_funds`` above the
+    daily limit (apps.ledger.selectors.withdrawal_limits) or the owner's KYC tier limit
+    (``kyc_required`` without approved KYC), and ``insufficient_funds`` above the
     settled cash. The same idempotency key returns the first withdrawal.
     """
     from apps.ledger.selectors import withdrawal_limits
@@ -908,8 +924,12 @@ def withdrawal_request(
                 )
             settled = client_cash_account(account, currency, Bucket.SETTLED)
             reserved = client_cash_account(account, currency, Bucket.RESERVED)
-            # Serialises this account's withdrawals, so the daily limit holds under races.
+            # The KYC tier's daily limit is the person's, across all their accounts: their
+            # user row serialises their withdrawals, so the limit holds under races.
+            User.objects.select_for_update().filter(pk=account.owner_id).first()
+            # Serialises this account's withdrawals, so its own daily limit holds under races.
             ledger_accounts_lock([settled.pk, reserved.pk])
+            _kyc_withdrawal_limit_check(account=account, amount=amount)
             per_request, daily = withdrawal_limits(account=account)
             if per_request is not None and amount > per_request:
                 raise ApplicationError(

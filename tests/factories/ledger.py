@@ -39,13 +39,29 @@ def deposit(account: TradingAccount, amount: Any, **kwargs: Any) -> Deposit:
 
 
 def funded_account(
-    amount: Any = "1000.00", *, owner: User | None = None, status: str = AccountStatus.ACTIVE
+    amount: Any = "1000.00",
+    *,
+    owner: User | None = None,
+    status: str = AccountStatus.ACTIVE,
+    kyc_tier: int | None = 3,
 ) -> TradingAccount:
-    """An account (active unless told) holding ``amount`` of settled cash from a deposit."""
+    """An account (active unless told) holding ``amount`` of settled cash from a deposit.
+
+    An active account's owner passed KYC at ``kyc_tier`` (3, no daily limit, unless told;
+    None: no KYC), so withdrawals meet the tier's limit as they would in production. (KYC
+    approval activates pending accounts, so a pending account's owner has none.)"""
+    from tests.factories.kyc import KycApplicationFactory
+
     kwargs = {"status": status}
     if owner is not None:
         kwargs["owner"] = owner
     account = TradingAccountFactory(**kwargs)
+    approve = status == AccountStatus.ACTIVE and kyc_tier is not None
+    if approve and not hasattr(account.owner, "kyc_application"):
+        KycApplicationFactory(
+            user=account.owner, status="approved", tier=kyc_tier, legal_name="Jordan Example"
+        )
+        account.refresh_from_db()
     if Decimal(str(amount)) > 0:
         deposit(account, amount)
     return account

@@ -74,9 +74,9 @@ def test_the_daily_limit_check():
     assert exceeded.value.details == {
         "tier": 1,
         "kind": "withdrawal",
-        "daily_limit": "1000",
-        "used_today": "600",
-        "remaining": "400",
+        "daily_limit": "1000.00",
+        "used_today": "600.00",
+        "remaining": "400.00",
         "currency": "USD",
     }
     unlimited = KycApplicationFactory(status="approved", tier=3).user

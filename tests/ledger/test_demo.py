@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from apps.accounts import demo as accounts_demo
-from apps.accounts.services import trading_account_activate
+from apps.kyc import demo as kyc_demo
 from apps.ledger import demo, selectors
 from apps.ledger.bank import SimulatedBank
 from apps.ledger.choices import Bucket, DepositStatus, WithdrawalStatus
@@ -32,9 +32,7 @@ def test_demo_funding_fills_the_queues_and_loads_twice_alike():
     alice = demo._account("alice@example.com")
     assert alice.status == "pending" and cash(alice) == Decimal("100000")
     assert not Withdrawal.objects.exists()
-    trading_account_activate(
-        account=alice, actor=None, reason="KYC approved", enforce_permission=False
-    )
+    kyc_demo.load(io.StringIO())  # compliance approves the demo clients: accounts active
     out = io.StringIO()
     demo.load(out)
     first = counts()
