@@ -106,15 +106,21 @@ class MarketDataConsumer(AsyncWebsocketConsumer):
                 ip_address=(self.scope.get("client") or [None])[0],
             )
         )
-        await self.accept()
+        # Decide before accepting, so an accepted connection is already counted; a refused
+        # one is still accepted, to be told why before it is closed.
         refusal = await self._refusal()
+        limit = settings.MARKETDATA_WS_MAX_CONNECTIONS_PER_USER
+        if refusal is None:
+            self.registered = await connection_registry().register(
+                self.user.pk, self.channel_name, limit
+            )
+        await self.accept()
         if refusal is not None:
             code, message = refusal
             await self._error(code, message)
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
-        limit = settings.MARKETDATA_WS_MAX_CONNECTIONS_PER_USER
-        if not await connection_registry().register(self.user.pk, self.channel_name, limit):
+        if not self.registered:
             await self._error(
                 ErrorCode.LIMIT_EXCEEDED,
                 f"You already have {limit} live connections; close one before opening another.",
@@ -122,7 +128,6 @@ class MarketDataConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
             return
-        self.registered = True
         self.flusher = asyncio.ensure_future(self._flush_loop())
 
     async def _refusal(self) -> tuple[str, str] | None:
