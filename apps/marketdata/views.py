@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
 from apps.instruments.choices import AssetClass
-from apps.marketdata import selectors, services
-from apps.marketdata.choices import AlertStatus, NotificationEvent
+from apps.marketdata import selectors, services, snapshots
+from apps.marketdata.choices import AlertCondition, AlertStatus, NotificationEvent
 from apps.marketdata.forms import PriceAlertForm, SymbolForm, WatchlistForm
 
 
@@ -135,6 +135,20 @@ def movers(request: HttpRequest) -> HttpResponse:
     return render(request, "marketdata/movers.html", context)
 
 
+def _alert_row(alert) -> dict:
+    f = snapshots.Formats(alert.instrument)
+    if alert.condition == AlertCondition.PERCENT_MOVE:
+        threshold = f"{alert.threshold.normalize():f}%"
+    else:
+        threshold = f.p(alert.threshold)
+    return {
+        "alert": alert,
+        "threshold": threshold,
+        "base_price": f.p(alert.base_price),
+        "triggered_price": f.p(alert.triggered_price),
+    }
+
+
 @login_required
 def alerts(request: HttpRequest) -> HttpResponse:
     form = PriceAlertForm(request.POST or None)
@@ -155,11 +169,11 @@ def alerts(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Alert on {alert.instrument.symbol} set.")
             return redirect("marketdata:alerts")
-    all_alerts = list(selectors.price_alerts_for(user=request.user)[:200])
+    rows = [_alert_row(a) for a in selectors.price_alerts_for(user=request.user)[:200]]
     context = {
         "form": form,
-        "active": [a for a in all_alerts if a.status == AlertStatus.ACTIVE],
-        "past": [a for a in all_alerts if a.status != AlertStatus.ACTIVE],
+        "active": [r for r in rows if r["alert"].status == AlertStatus.ACTIVE],
+        "past": [r for r in rows if r["alert"].status != AlertStatus.ACTIVE],
     }
     return render(request, "marketdata/alerts.html", context)
 

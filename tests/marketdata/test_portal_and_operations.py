@@ -40,6 +40,7 @@ def test_portal_alerts(instrument, browser, client_user):
     alert = PriceAlert.objects.get(user=client_user)
     page = browser.get("/markets/alerts/")
     assert b"Price at or below" in page.content
+    assert b'<td class="num">90.00</td>' in page.content  # the instrument's tick, not 9E+1
     refused = browser.post(
         "/markets/alerts/", {"symbol": "ACME", "condition": "percent_move", "threshold": "5"}
     )
