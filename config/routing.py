@@ -1,3 +1,10 @@
-"""WebSocket routes. The consumer authenticates each connection itself (session or token)."""
+"""WebSocket routes. apps.marketdata.ws_auth authenticates each connection (session or token);
+the consumer refuses what it must, with a readable error."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from apps.marketdata.consumers import MarketDataConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/", MarketDataConsumer.as_asgi()),
+]

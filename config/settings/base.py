@@ -277,6 +277,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.instruments.tasks.halts_resume_due",
         "schedule": timedelta(seconds=30),
     },
+    "marketdata-ticks-purge": {
+        "task": "apps.marketdata.tasks.ticks_purge",
+        "schedule": crontab(hour=3, minute=40),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------
@@ -428,3 +432,64 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- Market data and real time (apps.marketdata) ---------------------------------------------
+# Storage: "auto" uses TimescaleDB (hypertables, compression, retention, continuous aggregates)
+# when the extension is in the database, plain PostgreSQL otherwise; "off" always plain;
+# "require" refuses to migrate without the extension.
+MARKETDATA_TIMESCALE = env("MARKETDATA_TIMESCALE", default="auto")
+MARKETDATA_TICK_RETENTION_DAYS = env.int("MARKETDATA_TICK_RETENTION_DAYS", default=730)
+MARKETDATA_QUOTE_RETENTION_DAYS = env.int("MARKETDATA_QUOTE_RETENTION_DAYS", default=30)
+MARKETDATA_MINUTE_CANDLE_RETENTION_DAYS = env.int(
+    "MARKETDATA_MINUTE_CANDLE_RETENTION_DAYS", default=90
+)
+MARKETDATA_COMPRESS_AFTER_DAYS = env.int("MARKETDATA_COMPRESS_AFTER_DAYS", default=7)
+# Sessions are dated in this zone until trading calendars date them per instrument.
+MARKETDATA_TRADING_DAY_TZ = env("MARKETDATA_TRADING_DAY_TZ", default="UTC")
+MARKETDATA_DEPTH_LEVELS = env.int("MARKETDATA_DEPTH_LEVELS", default=20)
+MARKETDATA_RECENT_PRINTS = env.int("MARKETDATA_RECENT_PRINTS", default=100)
+MARKETDATA_CANDLES_MAX_POINTS = env.int("MARKETDATA_CANDLES_MAX_POINTS", default=5000)
+MARKETDATA_MAX_WATCHLISTS = env.int("MARKETDATA_MAX_WATCHLISTS", default=20)
+MARKETDATA_MAX_WATCHLIST_ITEMS = env.int("MARKETDATA_MAX_WATCHLIST_ITEMS", default=200)
+MARKETDATA_MAX_ACTIVE_ALERTS = env.int("MARKETDATA_MAX_ACTIVE_ALERTS", default=100)
+# The WebSocket feed: conflation (updates per second per symbol, the latest wins), the
+# coalescing window that batches symbols into one message, what a connection may hold
+# pending per stream, and limits per connection and per user.
+MARKETDATA_WS_QUOTES_PER_SECOND = env.float("MARKETDATA_WS_QUOTES_PER_SECOND", default=4.0)
+MARKETDATA_WS_DEPTH_PER_SECOND = env.float("MARKETDATA_WS_DEPTH_PER_SECOND", default=4.0)
+MARKETDATA_WS_TRADES_PER_SECOND = env.float("MARKETDATA_WS_TRADES_PER_SECOND", default=10.0)
+MARKETDATA_WS_BATCH_WINDOW_MS = env.int("MARKETDATA_WS_BATCH_WINDOW_MS", default=10)
+MARKETDATA_WS_MAX_PENDING = env.int("MARKETDATA_WS_MAX_PENDING", default=200)
+MARKETDATA_WS_MAX_SYMBOLS = env.int("MARKETDATA_WS_MAX_SYMBOLS", default=200)
+MARKETDATA_WS_MAX_CONNECTIONS_PER_USER = env.int(
+    "MARKETDATA_WS_MAX_CONNECTIONS_PER_USER", default=10
+)
+# Each connection refreshes its slot in the per-user count, and re-reads the cached quote and
+# depth of its symbols (a lost last update is made good), this often.
+MARKETDATA_WS_HEARTBEAT_SECONDS = env.int("MARKETDATA_WS_HEARTBEAT_SECONDS", default=30)
+# OpenAPI: the price alerts' status is its own enum.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"PriceAlertStatusEnum": "apps.marketdata.choices.AlertStatus"}
+)
+# The channel layer with Redis: "pubsub" (channels-redis' RedisPubSubChannelLayer: one Redis
+# subscription per group and process, fan-out inside the process) or "classic"
+# (RedisChannelLayer). bench/channel_layers.py measures both; docs/performance.md has why.
+CHANNEL_LAYER = env("CHANNEL_LAYER", default="pubsub")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        }
+    }
+    if CHANNEL_LAYER == "classic":
+        # The classic layer blocks 5 s in BZPOPMIN; redis-py's default 5 s socket timeout
+        # would fail those reads (and the consumer) whenever a connection is idle.
+        CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.core.RedisChannelLayer"
+        CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+            {"address": REDIS_URL, "socket_timeout": 15}
+        ]
+# How updates reach the WebSocket connections: "hub" (one Redis PUBLISH per update, one
+# subscription per stream in each daphne process, fan-out by function call) or "layer" (the
+# channel layer's groups). bench/channel_layers.py measures them.
+MARKETDATA_FEED_TRANSPORT = env("MARKETDATA_FEED_TRANSPORT", default="hub")
