@@ -85,6 +85,7 @@ from apps.ledger.models import (
     Withdrawal,
 )
 from apps.ledger.money import cash_amount, currency_code, minor_unit, to_decimal
+from apps.ledger.signals import deposit_credited
 
 logger = logging.getLogger("bourse.ledger")
 
@@ -739,6 +740,8 @@ def bank_credit_receive(
             deposit.suspense_reason = suspense_reason
             stamp(deposit, reason=f"Held in suspense: {why}")
         deposit.save()
+        if deposit.status == DepositStatus.CREDITED:
+            deposit_credited.send(sender=Deposit, deposit=deposit)
     return deposit, True
 
 
@@ -791,6 +794,7 @@ def deposit_assign(
         deposit.status_reason = reason
         stamp(deposit, actor=actor, reason=reason)
         deposit.save()
+        deposit_credited.send(sender=Deposit, deposit=deposit)
     return deposit
 
 

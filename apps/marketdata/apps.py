@@ -5,3 +5,6 @@ class MarketdataConfig(AppConfig):
     name = "apps.marketdata"
     label = "marketdata"
     verbose_name = "Market data"
+
+    def ready(self) -> None:
+        from apps.marketdata import receivers  # noqa: F401  (connect signal receivers)

@@ -1,6 +1,6 @@
 """Demo market data: an opening state per instrument, a watchlist, notification choices and a
 price alert for each demo client. Idempotent; uses the instruments the instrument master's
-demo listed (none yet: watchlists stay empty)."""
+demo listed."""
 
 from __future__ import annotations
 
@@ -17,11 +17,21 @@ from apps.marketdata.models import MarketState, NotificationPreference, PriceAle
 
 CLIENTS = ["alice@example.com", "bob@example.com"]
 WATCHLIST = "Favourites"
+# Names clients would follow first; any listed instruments fill in when these are missing.
+FAVOURITES = ["AAPL", "MSFT", "NVDA", "SPY", "XAU-G"]
+WATCHLIST_SIZE = 5
+
+
+def _favourites(instruments: list[Instrument]) -> list[Instrument]:
+    by_symbol = {i.symbol: i for i in instruments}
+    chosen = [by_symbol[s] for s in FAVOURITES if s in by_symbol]
+    chosen += [i for i in instruments if i not in chosen]
+    return chosen[:WATCHLIST_SIZE]
 
 
 @transaction.atomic
 def load(out: TextIO) -> None:
-    instruments = list(Instrument.objects.order_by("symbol")[:8])
+    instruments = list(Instrument.objects.order_by("symbol"))
     for instrument in instruments:
         services.market_state_initialize(instrument=instrument)
     for email in CLIENTS:
@@ -29,7 +39,9 @@ def load(out: TextIO) -> None:
         if user is None:
             continue
         if not Watchlist.objects.filter(user=user, name=WATCHLIST).exists():
-            services.watchlist_create(user=user, name=WATCHLIST, instruments=instruments[:5])
+            services.watchlist_create(
+                user=user, name=WATCHLIST, instruments=_favourites(instruments)
+            )
         if not NotificationPreference.objects.filter(user=user).exists():
             services.notification_preferences_update(
                 user=user, preferences=dict(services.NOTIFICATION_DEFAULTS)

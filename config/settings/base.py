@@ -469,7 +469,10 @@ MARKETDATA_WS_MAX_CONNECTIONS_PER_USER = env.int(
 MARKETDATA_WS_HEARTBEAT_SECONDS = env.int("MARKETDATA_WS_HEARTBEAT_SECONDS", default=30)
 # OpenAPI: the price alerts' status is its own enum.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {"PriceAlertStatusEnum": "apps.marketdata.choices.AlertStatus"}
+    {
+        "PriceAlertStatusEnum": "apps.marketdata.choices.AlertStatus",
+        "NotificationEventEnum": "apps.marketdata.choices.NotificationEvent",
+    }
 )
 # The channel layer with Redis: "pubsub" (channels-redis' RedisPubSubChannelLayer: one Redis
 # subscription per group and process, fan-out inside the process) or "classic"

@@ -1,7 +1,6 @@
 """Instruments to quote, prints and book tops, and clients' watchlists and alerts.
 
-The instrument master has no service to list an instrument yet, so the factory creates the row
-as the instrument master's own table defines it.
+Instruments come from the instrument master's factory (listed through its service).
 """
 
 from __future__ import annotations
@@ -10,27 +9,28 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import factory
-
-from apps.instruments.choices import AssetClass
 from apps.instruments.models import Instrument
 from apps.marketdata.feed import BookTop, TradePrint
+from tests.factories import instruments
 
 _trade_ids = itertools.count(1)
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)  # a Monday, 14:30 UTC
 
 
-class InstrumentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Instrument
-        django_get_or_create = ("symbol",)
+def instrument(symbol: str | None = None, **fields: object) -> Instrument:
+    """An instrument to quote, listed through the instrument master (the same one for the same
+    symbol). No reference price or previous close unless given: market data works them out."""
+    if symbol is not None:
+        existing = Instrument.objects.filter(symbol=symbol).first()
+        if existing is not None:
+            return existing
+        fields["symbol"] = symbol
+    fields.setdefault("reference_price", None)
+    fields.setdefault("previous_close", None)
+    return instruments.InstrumentFactory(**fields)
 
-    symbol = factory.Sequence(lambda n: f"MD{n:03d}")
-    name = factory.LazyAttribute(lambda o: f"{o.symbol} Holdings Inc.")
-    asset_class = AssetClass.EQUITY
-    currency = "USD"
-    tick_size = Decimal("0.01")
-    lot_size = Decimal("1")
+
+InstrumentFactory = instrument
 
 
 def trade(

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.instruments.models import Instrument
 from apps.marketdata import services
 from apps.marketdata.models import (
     Candle,
@@ -19,7 +20,7 @@ from apps.marketdata.models import (
     TradeTick,
     Watchlist,
 )
-from tests.factories.marketdata import InstrumentFactory, book, trade
+from tests.factories.marketdata import book, trade
 
 pytestmark = pytest.mark.django_db
 
@@ -106,8 +107,6 @@ def test_retention_on_plain_postgresql(instrument, settings):
 
 
 def test_demo_data_is_idempotent(db):
-    InstrumentFactory(symbol="ACME")
-    InstrumentFactory(symbol="BETA")
     call_command("bootstrap_demo", stdout=io.StringIO())
     counts = (Watchlist.objects.count(), PriceAlert.objects.count(), MarketState.objects.count())
     call_command("bootstrap_demo", stdout=io.StringIO())
@@ -117,8 +116,7 @@ def test_demo_data_is_idempotent(db):
         MarketState.objects.count(),
     )
     alice = User.objects.get(email="alice@example.com")
-    assert [i.instrument.symbol for i in Watchlist.objects.get(user=alice).items.all()] == [
-        "ACME",
-        "BETA",
-    ]
+    watched = [i.instrument.symbol for i in Watchlist.objects.get(user=alice).items.all()]
+    assert watched == ["AAPL", "MSFT", "NVDA", "SPY", "XAU-G"]
+    assert MarketState.objects.count() == Instrument.objects.count()
     assert NotificationPreference.objects.filter(user=alice).count() == 3
