@@ -1,1 +1,489 @@
-"""Writes of the matching app: one function per business action, each in a transaction."""
+"""The matching pipeline: one instrument's accepted orders through its book, and everything a
+match changes, in one transaction.
+
+:func:`match_instrument` (Celery queue ``matching.<shard>``, one worker per queue):
+
+1. takes the instrument's advisory lock (the lock cancel, replace and expiry take too);
+2. loads the book: the worker's cached :class:`~apps.matching.book.OrderBook`, unless the
+   instrument's ``BookState.version`` moved (a cancel, a replace, another worker), in which
+   case it is rebuilt from the open orders in time priority;
+3. feeds the book every order waiting for matching (``needs_match``), in arrival sequence;
+4. turns the book's events into trades, fills, order updates, one ledger entry per trade and
+   the hold releases of finished orders, position and tax-lot changes, and settlement
+   instructions, written with bulk statements and one ledger batch;
+5. after commit, sends :data:`apps.matching.signals.batch_committed` (market data, clients'
+   order streams, fill notifications).
+
+A crash commits nothing: the orders stay ``needs_match`` and the next run, or the sweeper,
+takes them; the cached book is dropped, so it is rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
+
+from apps.accounts.models import TradingAccount
+from apps.core import context
+from apps.instruments.choices import MarketState
+from apps.instruments.models import Instrument
+from apps.instruments.selectors import market_state, settlement_date, trade_date
+from apps.ledger.choices import Bucket, HouseAccount
+from apps.ledger.models import LedgerAccount
+from apps.ledger.services import EntrySpec, journal_post_batch, ledger_account_get
+from apps.matching import book as engine
+from apps.matching.models import BookState, Fill, Trade
+from apps.matching.signals import batch_committed
+from apps.orders import selectors as order_selectors
+from apps.orders.choices import OPEN_ORDER_STATUSES, CancelSource, OrderSide, OrderType
+from apps.orders.models import Order
+from apps.orders.services import book_lock, hold_accounts, hold_release_spec
+from apps.orders.signals import order_changed
+from apps.positions.services import PositionChange, positions_apply
+from apps.settlement.services import instructions_create
+
+logger = logging.getLogger("bourse.matching")
+
+ZERO = Decimal(0)
+
+# The worker's books: instrument id -> (book version, book).
+_BOOKS: dict[int, tuple[int, engine.OrderBook]] = {}
+
+_DONE_SOURCE = {
+    engine.DoneReason.CANCELLED: CancelSource.CLIENT,
+    engine.DoneReason.IOC_REMAINDER: CancelSource.MARKET,
+    engine.DoneReason.FOK_UNFILLED: CancelSource.MARKET,
+    engine.DoneReason.STP: CancelSource.SELF_TRADE,
+}
+_DONE_TEXT = {
+    engine.DoneReason.IOC_REMAINDER: "Unfilled remainder of an immediate order cancelled.",
+    engine.DoneReason.FOK_UNFILLED: "Fill-or-kill order could not fill completely.",
+    engine.DoneReason.STP: "Cancelled to prevent a trade with the same account.",
+    engine.DoneReason.CANCELLED: "Cancelled.",
+}
+
+
+@dataclass
+class BatchResult:
+    """What one run did (also what the benchmark and the status command print)."""
+
+    instrument_id: int
+    orders: int = 0
+    trades: int = 0
+    rebuilt: bool = False
+    version: int = 0
+    seconds: float = 0.0
+    trade_ids: list[int] = field(default_factory=list)
+
+
+def forget_books() -> None:
+    """Drop every cached book (tests, and a worker after an error)."""
+    _BOOKS.clear()
+
+
+def _stp() -> engine.SelfTradePrevention:
+    return engine.SelfTradePrevention(settings.MATCHING_SELF_TRADE)
+
+
+def _new_order(order: Order, *, restoring: bool = False) -> engine.NewOrder:
+    order_type = engine.OrderType(order.type)
+    stop_price = order.stop_price
+    if restoring and order.type == OrderType.STOP_LIMIT and order.status != "pending_trigger":
+        order_type, stop_price = engine.OrderType.LIMIT, None
+    return engine.NewOrder(
+        order.pk,
+        engine.Side(order.side),
+        order.quantity,
+        order.limit_price,
+        order_type,
+        engine.TimeInForce(order.time_in_force),
+        stop_price,
+        order.account_id,
+        order.protection_price,
+        None,
+        order.filled_quantity,
+    )
+
+
+def _load_book(instrument: Instrument, state: BookState) -> tuple[engine.OrderBook, bool]:
+    cached = _BOOKS.get(instrument.pk)
+    if cached is not None and cached[0] == state.version:
+        return cached[1], False
+    book = engine.OrderBook(
+        tick_size=instrument.tick_size,
+        lot_size=instrument.lot_size,
+        stp=_stp(),
+        last_price=state.last_price,
+    )
+    resting = (
+        Order.objects.filter(
+            instrument=instrument, needs_match=False, status__in=OPEN_ORDER_STATUSES
+        )
+        .order_by("book_priority", "sequence")
+        .only(
+            "pk",
+            "side",
+            "type",
+            "status",
+            "quantity",
+            "limit_price",
+            "stop_price",
+            "time_in_force",
+            "account_id",
+            "protection_price",
+            "filled_quantity",
+        )
+    )
+    book.restore((_new_order(o, restoring=True) for o in resting), last_price=state.last_price)
+    return book, True
+
+
+class _Batch:
+    """The writes of one run, gathered in memory and flushed together."""
+
+    def __init__(self, instrument: Instrument, state: BookState, now: dt.datetime) -> None:
+        self.instrument = instrument
+        self.state = state
+        self.now = now
+        self.orders: dict[int, Order] = {}
+        self.touched: dict[int, Order] = {}
+        self.trades: list[Trade] = []
+        self.fills: list[Fill] = []
+        self.entries: list[EntrySpec] = []
+        self.trade_entry_index: list[int] = []
+        self.changes: list[PositionChange] = []
+        self.schedules = order_selectors.fee_schedules()
+        self.trade_date = trade_date(calendar=instrument.calendar, at=now)
+        self.settlement_date = settlement_date(instrument=instrument, trade_date=self.trade_date)
+        self.currency = instrument.currency
+        self._accounts: dict[tuple, LedgerAccount] = {}
+        self.lot_methods: dict[int, str] = {}
+
+    # ledger accounts, looked up once per batch
+    def account(self, **lookup: Any) -> LedgerAccount:
+        key = tuple(sorted((k, getattr(v, "pk", v)) for k, v in lookup.items()))
+        found = self._accounts.get(key)
+        if found is None:
+            found = self._accounts[key] = ledger_account_get(**lookup)
+        return found
+
+    def holds(self, order: Order) -> dict[str, LedgerAccount]:
+        key = ("hold", order.account_id, order.side)
+        found = self._accounts.get(key)
+        if found is None:
+            found = self._accounts[key] = hold_accounts(order)
+        return found
+
+    def priority(self) -> int:
+        value = self.state.next_priority
+        self.state.next_priority += 1
+        return value
+
+
+def _fee_increment(batch: _Batch, order: Order, notional: Decimal, quantity: Decimal) -> Decimal:
+    total = order_selectors.order_fee(
+        instrument=batch.instrument,
+        notional=order.notional_filled + notional,
+        quantity=order.filled_quantity + quantity,
+        schedules=batch.schedules,
+    )
+    return max(total - order.fees, ZERO)
+
+
+def _apply_fill(batch: _Batch, event: engine.Fill) -> None:
+    maker, taker = batch.orders[event.maker_id], batch.orders[event.taker_id]
+    buyer, seller = (maker, taker) if maker.side == OrderSide.BUY else (taker, maker)
+    price, quantity = event.price, event.quantity
+    notional = order_selectors.cash_amount(price * quantity, batch.currency)
+    buyer_fee = _fee_increment(batch, buyer, notional, quantity)
+    seller_fee = min(_fee_increment(batch, seller, notional, quantity), notional)
+    # Rounding guard: a buy never pays more than it still holds; the house absorbs the cent.
+    paid = min(notional + buyer_fee, buyer.reserved)
+    buyer_fee = paid - notional
+    received = notional - seller_fee
+
+    trade = Trade(
+        instrument=batch.instrument,
+        buy_order=buyer,
+        sell_order=seller,
+        price=price,
+        quantity=quantity,
+        notional=notional,
+        aggressor_side=str(event.aggressor),
+        trade_date=batch.trade_date,
+        settlement_date=batch.settlement_date,
+        executed_at=batch.now,
+        match_sequence=len(batch.trades) + 1,
+        batch=batch.state.version + 1,
+    )
+    batch.trades.append(trade)
+    instrument = batch.instrument
+    buyer_cash = batch.holds(buyer)
+    seller_shares = batch.holds(seller)
+    fees_account = batch.account(
+        house=HouseAccount.FEES, currency=batch.currency, bucket=Bucket.SETTLED
+    )
+    postings = [
+        (buyer_cash[Bucket.RESERVED], -paid),
+        (
+            batch.account(owner=seller.account, currency=batch.currency, bucket=Bucket.UNSETTLED),
+            received,
+        )
+        if received
+        else None,
+        (fees_account, buyer_fee + seller_fee) if buyer_fee + seller_fee else None,
+        (seller_shares[Bucket.RESERVED], -quantity),
+        (
+            batch.account(owner=buyer.account, instrument=instrument, bucket=Bucket.UNSETTLED),
+            quantity,
+        ),
+    ]
+    batch.trade_entry_index.append(len(batch.entries))
+    batch.entries.append(
+        EntrySpec(
+            kind="trade",
+            postings=[p for p in postings if p is not None],
+            memo=f"{instrument.symbol} {quantity:f} @ {price:f}",
+            reference=f"TRD-{instrument.pk}-{trade.batch}-{trade.match_sequence}",
+            idempotency_key=f"trade:{instrument.pk}:{trade.batch}:{trade.match_sequence}",
+        )
+    )
+    for order, fee, amount, role in (
+        (buyer, buyer_fee, paid, "buy"),
+        (seller, seller_fee, received, "sell"),
+    ):
+        order.filled_quantity += quantity
+        order.notional_filled += notional
+        order.fees += fee
+        order.average_price = (order.notional_filled / order.filled_quantity).quantize(
+            Decimal("0.00000001")
+        )
+        order.reserved -= amount if role == "buy" else quantity
+        if order.filled_quantity < order.quantity:
+            order.fill_part()
+        batch.touched[order.pk] = order
+        batch.fills.append(
+            Fill(
+                trade=trade,
+                order=order,
+                account_id=order.account_id,
+                instrument=instrument,
+                side=order.side,
+                liquidity="maker" if order is maker else "taker",
+                price=price,
+                quantity=quantity,
+                notional=notional,
+                fee=fee,
+                trade_date=batch.trade_date,
+                settlement_date=batch.settlement_date,
+                executed_at=batch.now,
+            )
+        )
+
+
+def _apply_done(batch: _Batch, event: engine.Done) -> None:
+    order = batch.orders[event.order_id]
+    if event.reason == engine.DoneReason.FILLED:
+        order.fill()
+    else:
+        order.cancel()
+        order.cancel_source = _DONE_SOURCE[event.reason]
+        order.status_reason = _DONE_TEXT[event.reason]
+    order.needs_match = False
+    order.done_at = batch.now
+    release = hold_release_spec(order, order.reserved, batch.holds(order), why=order.status)
+    if release is not None:
+        batch.entries.append(release)
+    batch.touched[order.pk] = order
+
+
+def _apply(batch: _Batch, events: list[engine.Event]) -> None:
+    for event in events:
+        kind = type(event)
+        if kind is engine.Fill:
+            _apply_fill(batch, event)
+        elif kind is engine.Done:
+            _apply_done(batch, event)
+        elif kind is engine.Rested:
+            order = batch.orders[event.order_id]
+            if order.status == "pending_trigger":
+                order.trigger()
+            order.needs_match = False
+            order.book_priority = batch.priority()
+            batch.touched[order.pk] = order
+        elif kind is engine.Pending:
+            order = batch.orders[event.order_id]
+            if order.status != "pending_trigger":
+                order.wait_for_trigger()
+            order.needs_match = False
+            order.book_priority = batch.priority()
+            batch.touched[order.pk] = order
+        elif kind is engine.Triggered:
+            order = batch.orders[event.order_id]
+            if order.status == "pending_trigger":
+                order.trigger()
+            batch.touched[order.pk] = order
+
+
+def _lot_methods(account_ids: set[int]) -> dict[int, str]:
+    return dict(
+        TradingAccount.objects.filter(pk__in=account_ids).values_list("pk", "lot_relief_method")
+    )
+
+
+def _flush(batch: _Batch) -> None:
+    entries = journal_post_batch(entries=batch.entries)
+    for trade, index in zip(batch.trades, batch.trade_entry_index, strict=True):
+        trade.journal_entry_id = entries[index].pk
+    Trade.objects.bulk_create(batch.trades)
+    for fill in batch.fills:
+        fill.trade_id = fill.trade.pk
+    Fill.objects.bulk_create(batch.fills)
+    touched = list(batch.touched.values())
+    for order in touched:
+        order.updated_at = batch.now
+    bulk_update_with_history(
+        touched,
+        Order,
+        [
+            "status",
+            "filled_quantity",
+            "average_price",
+            "notional_filled",
+            "fees",
+            "reserved",
+            "hold_from_unsettled",
+            "needs_match",
+            "book_priority",
+            "cancel_source",
+            "status_reason",
+            "done_at",
+            "updated_at",
+        ],
+        batch_size=500,
+        default_change_reason="matching",
+    )
+    methods = _lot_methods({f.account_id for f in batch.fills if f.side == OrderSide.SELL})
+    changes = []
+    for fill in batch.fills:
+        buy = fill.side == OrderSide.BUY
+        changes.append(
+            PositionChange(
+                account_id=fill.account_id,
+                instrument_id=batch.instrument.pk,
+                side=fill.side,
+                quantity=fill.quantity,
+                amount=fill.notional + fill.fee if buy else fill.notional - fill.fee,
+                on=fill.trade_date,
+                reference=f"FILL-{fill.pk}",
+                fill_id=fill.pk,
+                lot_ids=() if buy else tuple(fill.order.lot_ids or ()),
+                lot_method=methods.get(fill.account_id, "fifo"),
+            )
+        )
+    positions_apply(changes=changes)
+    instructions_create(fills=batch.fills, currency=batch.currency)
+
+
+def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
+    """Match every order of the instrument waiting for the pipeline (up to ``limit`` per
+    transaction; a longer queue takes several runs). Idempotent: a run with nothing waiting
+    changes nothing."""
+    started = time.perf_counter()
+    result = BatchResult(instrument_id=instrument_id)
+    if not Order.objects.filter(
+        instrument_id=instrument_id, needs_match=True, status__in=OPEN_ORDER_STATUSES
+    ).exists():
+        return result
+    instrument = Instrument.objects.select_related("calendar").get(pk=instrument_id)
+    now = timezone.now()
+    if market_state(instrument=instrument, at=now) != MarketState.OPEN:
+        return result  # queued orders wait for the session; the sweeper comes back
+    committed: dict[str, Any] = {}
+    try:
+        with transaction.atomic(), context.bind(actor=None):
+            book_lock(instrument_id)
+            state, _ = BookState.objects.get_or_create(instrument_id=instrument_id)
+            state = BookState.objects.select_for_update().get(pk=state.pk)
+            incoming = list(
+                Order.objects.select_for_update()
+                .filter(
+                    instrument_id=instrument_id, needs_match=True, status__in=OPEN_ORDER_STATUSES
+                )
+                .order_by("sequence")[:limit]
+            )
+            if not incoming:
+                return result
+            book, result.rebuilt = _load_book(instrument, state)
+            batch = _Batch(instrument, state, now)
+            batch.orders.update((o.pk, o) for o in incoming)
+            events: list[engine.Event] = []
+            for order in incoming:
+                events.extend(book.apply(_new_order(order)))
+            others = {
+                oid
+                for e in events
+                for oid in ((e.maker_id,) if type(e) is engine.Fill else (e.order_id,))
+                if oid not in batch.orders
+            }
+            if others:
+                batch.orders.update(
+                    (o.pk, o)
+                    for o in Order.objects.select_for_update().filter(pk__in=others).order_by("pk")
+                )
+            _apply(batch, events)
+            if batch.trades:
+                last = batch.trades[-1]
+                state.last_price, state.last_quantity = last.price, last.quantity
+                state.last_trade_at = now
+            state.version += 1
+            state.batches += 1
+            state.save()
+            _flush(batch)
+            order_changed.send(sender=Order, orders=list(batch.touched.values()))
+            _BOOKS[instrument_id] = (state.version, book)
+            result.orders, result.trades = len(incoming), len(batch.trades)
+            result.version = state.version
+            result.trade_ids = [t.pk for t in batch.trades]
+            depth = book.depth(10)
+            committed.update(
+                instrument=instrument,
+                trades=list(batch.trades),
+                fills=list(batch.fills),
+                orders=list(batch.touched.values()),
+                depth=depth,
+            )
+            transaction.on_commit(
+                lambda: batch_committed.send(sender=BookState, **committed), robust=True
+            )
+    except Exception:
+        _BOOKS.pop(instrument_id, None)
+        raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def instruments_waiting(*, older_than: dt.timedelta | None = None) -> list[int]:
+    """Instruments with orders waiting for the pipeline (the sweeper's work list)."""
+    rows = Order.objects.filter(needs_match=True, status__in=OPEN_ORDER_STATUSES)
+    if older_than is not None:
+        rows = rows.filter(updated_at__lte=timezone.now() - older_than)
+    return sorted(set(rows.values_list("instrument_id", flat=True)))
+
+
+def book_snapshot(*, instrument: Instrument, levels: int = 10) -> engine.Depth:
+    """The instrument's depth as the pipeline sees it (rebuilt from the database)."""
+    state = BookState.objects.filter(instrument=instrument).first() or BookState(
+        instrument=instrument
+    )
+    book, _ = _load_book(instrument, state)
+    return book.depth(levels)

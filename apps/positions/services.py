@@ -1,1 +1,308 @@
-"""Writes of the positions app: one function per business action, each in a transaction."""
+"""Writes of the positions app: what fills, transfers and settlement change in positions and tax
+lots, and the nightly reconciliation against the ledger.
+
+:func:`positions_apply` is called by the matching pipeline inside its batch transaction with
+every fill of the batch; it locks the positions it touches (in (account, instrument) order),
+changes them in memory and writes them back in bulk.
+
+Lot relief: FIFO unless the account chose LIFO, HIFO (highest cost per share first) or specific
+lots (the sell order's ``lot_ids``, then FIFO for any rest). A relieved lot gives up its cost in
+proportion; the gain is the proceeds (net of the fee) less that cost, long term when the lot was
+held more than a year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.choices import LotReliefMethod
+from apps.ledger.choices import Bucket
+from apps.ledger.models import LedgerAccount
+from apps.positions.models import (
+    GainTerm,
+    LotRelief,
+    LotSource,
+    Position,
+    ReconciliationBreak,
+    TaxLot,
+)
+
+ZERO = Decimal(0)
+CENT8 = Decimal("0.00000001")
+LONG_TERM_AFTER = dt.timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class PositionChange:
+    """One fill (or transfer) as a position sees it. ``amount`` is the cash it cost a buyer
+    (fees included) or brought a seller (fees deducted)."""
+
+    account_id: int
+    instrument_id: int
+    side: str  # "buy" or "sell"
+    quantity: Decimal
+    amount: Decimal
+    on: dt.date
+    reference: str = ""
+    fill_id: int | None = None
+    lot_ids: Sequence[int] = ()
+    lot_method: str = LotReliefMethod.FIFO
+    source: str = LotSource.TRADE
+
+
+@dataclass
+class _Book:
+    position: Position
+    lots: list[TaxLot]
+    new_lots: list[TaxLot] = field(default_factory=list)
+    reliefs: list[LotRelief] = field(default_factory=list)
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(CENT8, rounding=ROUND_HALF_UP)
+
+
+def _relief_order(lots: list[TaxLot], method: str, lot_ids: Sequence[int]) -> list[TaxLot]:
+    open_lots = [lot for lot in lots if lot.quantity > 0]
+    if method == LotReliefMethod.LIFO:
+        ordered = sorted(open_lots, key=lambda lot: (lot.acquired_on, lot.pk or 0), reverse=True)
+    elif method == LotReliefMethod.HIFO:
+        ordered = sorted(open_lots, key=lambda lot: (-lot.cost_per_share, lot.acquired_on))
+    else:
+        ordered = sorted(open_lots, key=lambda lot: (lot.acquired_on, lot.pk or 0))
+    if lot_ids:
+        chosen = {int(i) for i in lot_ids}
+        ordered = [lot for lot in ordered if lot.pk in chosen] + [
+            lot for lot in ordered if lot.pk not in chosen
+        ]
+    return ordered
+
+
+def _buy(book: _Book, change: PositionChange) -> None:
+    lot = TaxLot(
+        position=book.position,
+        acquired_on=change.on,
+        original_quantity=change.quantity,
+        quantity=change.quantity,
+        cost=change.amount,
+        source=change.source,
+        source_reference=change.reference,
+    )
+    book.lots.append(lot)
+    book.new_lots.append(lot)
+    position = book.position
+    position.quantity += change.quantity
+    position.cost_basis += change.amount
+
+
+def _sell(book: _Book, change: PositionChange) -> None:
+    position = book.position
+    left, proceeds_left = change.quantity, change.amount
+    for lot in _relief_order(book.lots, change.lot_method, change.lot_ids):
+        if left <= 0:
+            break
+        take = min(left, lot.quantity)
+        cost = lot.cost if take == lot.quantity else _q(lot.cost * take / lot.quantity)
+        proceeds = proceeds_left if take == left else _q(proceeds_left * take / left)
+        gain = proceeds - cost
+        term = GainTerm.LONG if change.on - lot.acquired_on > LONG_TERM_AFTER else GainTerm.SHORT
+        lot.quantity -= take
+        lot.cost -= cost
+        book.reliefs.append(
+            LotRelief(
+                lot=lot,
+                position=position,
+                fill_id=change.fill_id,
+                reference=change.reference,
+                sold_on=change.on,
+                quantity=take,
+                cost=cost,
+                proceeds=proceeds,
+                gain=gain,
+                term=term,
+            )
+        )
+        if term == GainTerm.LONG:
+            position.realized_long_term += gain
+        else:
+            position.realized_short_term += gain
+        position.realized_pnl += gain
+        position.cost_basis -= cost
+        left -= take
+        proceeds_left -= proceeds
+    if left > 0:
+        raise ValueError(
+            f"position {position.account_id}/{position.instrument_id} has no lots for {left}"
+        )
+    position.quantity -= change.quantity
+
+
+def _average(position: Position) -> None:
+    position.average_cost = (
+        _q(position.cost_basis / position.quantity) if position.quantity else ZERO
+    )
+    if not position.quantity:
+        position.cost_basis = ZERO
+
+
+def positions_apply(*, changes: Sequence[PositionChange]) -> None:
+    """Apply fills (or transfers in) to positions and tax lots, in order, in bulk. Call inside
+    the transaction that posts their ledger entries."""
+    if not changes:
+        return
+    keys = sorted({(c.account_id, c.instrument_id) for c in changes})
+    with transaction.atomic():
+        books = _load(keys)
+        for change in changes:
+            book = books[(change.account_id, change.instrument_id)]
+            if change.side == "buy":
+                _buy(book, change)
+            else:
+                _sell(book, change)
+        _save(books.values())
+
+
+def _load(keys: list[tuple[int, int]]) -> dict[tuple[int, int], _Book]:
+    accounts = {a for a, _ in keys}
+    instruments = {i for _, i in keys}
+    existing = {
+        (p.account_id, p.instrument_id): p
+        for p in Position.objects.select_for_update()
+        .filter(account_id__in=accounts, instrument_id__in=instruments)
+        .order_by("account_id", "instrument_id")
+    }
+    missing = [Position(account_id=a, instrument_id=i) for a, i in keys if (a, i) not in existing]
+    if missing:
+        Position.objects.bulk_create(missing, ignore_conflicts=True)
+        for p in (
+            Position.objects.select_for_update()
+            .filter(account_id__in=accounts, instrument_id__in=instruments)
+            .order_by("account_id", "instrument_id")
+        ):
+            existing.setdefault((p.account_id, p.instrument_id), p)
+    lots: dict[int, list[TaxLot]] = defaultdict(list)
+    ids = [existing[k].pk for k in keys]
+    for lot in TaxLot.objects.filter(position_id__in=ids, quantity__gt=0).order_by(
+        "acquired_on", "pk"
+    ):
+        lots[lot.position_id].append(lot)
+    return {k: _Book(position=existing[k], lots=lots[existing[k].pk]) for k in keys}
+
+
+def _save(books: Iterable[_Book]) -> None:
+    books = list(books)
+    now = timezone.now()
+    positions = []
+    for book in books:
+        _average(book.position)
+        book.position.updated_at = now
+        positions.append(book.position)
+    Position.objects.bulk_update(
+        positions,
+        [
+            "quantity",
+            "cost_basis",
+            "average_cost",
+            "realized_pnl",
+            "realized_short_term",
+            "realized_long_term",
+            "updated_at",
+        ],
+    )
+    new_lots = [lot for book in books for lot in book.new_lots]
+    TaxLot.objects.bulk_create(new_lots)
+    touched = [lot for book in books for lot in book.lots if lot.pk and lot not in book.new_lots]
+    changed = {r.lot.pk: r.lot for book in books for r in book.reliefs if r.lot.pk}
+    TaxLot.objects.bulk_update([lot for lot in touched if lot.pk in changed], ["quantity", "cost"])
+    # Lots created and partly relieved in the same batch were saved with their final values.
+    reliefs = [r for book in books for r in book.reliefs]
+    for relief in reliefs:
+        relief.lot_id = relief.lot.pk
+    LotRelief.objects.bulk_create(reliefs)
+
+
+def positions_settle(*, quantities: dict[tuple[int, int], Decimal]) -> None:
+    """Add settled quantities ((account id, instrument id) -> signed quantity) after a
+    settlement run moved those shares from unsettled to settled."""
+    if not quantities:
+        return
+    with transaction.atomic():
+        keys = sorted(quantities)
+        positions = {
+            (p.account_id, p.instrument_id): p
+            for p in Position.objects.select_for_update()
+            .filter(account_id__in={a for a, _ in keys}, instrument_id__in={i for _, i in keys})
+            .order_by("account_id", "instrument_id")
+        }
+        for key in keys:
+            position = positions.get(key)
+            if position is not None:
+                position.settled_quantity += quantities[key]
+        Position.objects.bulk_update(positions.values(), ["settled_quantity"])
+
+
+def positions_reconcile(*, now: dt.datetime | None = None) -> list[ReconciliationBreak]:
+    """Compare every position with the ledger's securities balances (total and settled) and
+    record each difference as a break for ops. Returns the breaks found."""
+    now = now or timezone.now()
+    ledger: dict[tuple[int, int], dict[str, Decimal]] = defaultdict(
+        lambda: {"total": ZERO, "settled": ZERO}
+    )
+    rows = LedgerAccount.objects.filter(owner__isnull=False, instrument__isnull=False).values_list(
+        "owner_id", "instrument_id", "bucket", "balance"
+    )
+    for owner_id, instrument_id, bucket, balance in rows:
+        entry = ledger[(owner_id, instrument_id)]
+        entry["total"] += balance
+        if bucket == Bucket.SETTLED:
+            entry["settled"] += balance
+    positions = {
+        (p.account_id, p.instrument_id): p
+        for p in Position.objects.only(
+            "account_id", "instrument_id", "quantity", "settled_quantity"
+        )
+    }
+    breaks = []
+    for key in sorted(set(ledger) | set(positions)):
+        position = positions.get(key)
+        book = ledger.get(key, {"total": ZERO, "settled": ZERO})
+        quantity = position.quantity if position else ZERO
+        settled = position.settled_quantity if position else ZERO
+        if quantity != book["total"] or settled != book["settled"]:
+            breaks.append(
+                ReconciliationBreak(
+                    run_at=now,
+                    account_id=key[0],
+                    instrument_id=key[1],
+                    position_quantity=quantity,
+                    ledger_quantity=book["total"],
+                    position_settled=settled,
+                    ledger_settled=book["settled"],
+                )
+            )
+    ReconciliationBreak.objects.bulk_create(breaks)
+    return breaks
+
+
+def reconciliation_break_resolve(
+    *, item: ReconciliationBreak, actor, resolution: str
+) -> ReconciliationBreak:
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid
+
+    if not (resolution or "").strip():
+        raise invalid("Say how the break was resolved.", resolution="Required.")
+    with transaction.atomic():
+        item = ReconciliationBreak.objects.select_for_update().get(pk=item.pk)
+        item.resolved_at = timezone.now()
+        item.resolution = resolution.strip()
+        stamp(item, actor=actor, reason=resolution)
+        item.save()
+    return item

@@ -9,6 +9,7 @@ Environment variables (see docs/runbook.md for the full list):
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -496,3 +497,27 @@ if REDIS_URL:
 # subscription per stream in each daphne process, fan-out by function call) or "layer" (the
 # channel layer's groups). bench/channel_layers.py measures them.
 MARKETDATA_FEED_TRANSPORT = env("MARKETDATA_FEED_TRANSPORT", default="hub")
+
+# --- Orders and matching (apps.orders, apps.matching) ---------------------------------------
+# A market buy may pay at most this percentage above the best ask (the hold is sized on it);
+# a market sell takes at least this much below the best bid.
+ORDER_MARKET_COLLAR_PCT = Decimal(env("ORDER_MARKET_COLLAR_PCT", default="5"))
+# Fat-finger cap: the largest notional one order may have, in the base currency.
+ORDER_MAX_NOTIONAL = Decimal(env("ORDER_MAX_NOTIONAL", default="1000000"))
+# Self-trade prevention: which order is cancelled when an account's orders would meet.
+MATCHING_SELF_TRADE = env("MATCHING_SELF_TRADE", default="cancel_resting")
+# Orders left waiting for the pipeline longer than this are enqueued again by the sweeper.
+MATCHING_SWEEP_AFTER_SECONDS = env.int("MATCHING_SWEEP_AFTER_SECONDS", default=5)
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "matching-sweep": {
+            "task": "apps.matching.tasks.matching_sweep",
+            "schedule": timedelta(seconds=5),
+        },
+        "orders-expire-due": {
+            "task": "apps.orders.tasks.orders_expire_due",
+            "schedule": timedelta(seconds=30),
+        },
+    }
+)
