@@ -1,4 +1,5 @@
-"""Market data's part in other apps' events: clients hear about money that reached them."""
+"""Market data's part in other apps' events: clients hear about money that reached them, see
+their orders change live, and get a confirmation of every fill."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from apps.accounts.models import TradingAccount
 from apps.ledger.models import Deposit
 from apps.ledger.money import cash_text
 from apps.ledger.signals import deposit_credited
-from apps.marketdata.choices import NotificationEvent
-from apps.marketdata.services import notify
+from apps.marketdata.choices import NotificationEvent, StreamChannel
+from apps.marketdata.services import notify, private_publish
+from apps.matching.signals import batch_committed
+from apps.orders.selectors import order_summary
+from apps.orders.signals import order_changed
 
 
 @receiver(deposit_credited, dispatch_uid="marketdata-notify-deposit")
@@ -35,3 +40,38 @@ def notify_deposit(sender: Any, deposit: Deposit, **kwargs: Any) -> None:
         },
         key=f"deposit:{deposit.pk}",
     )
+
+
+@receiver(order_changed, dispatch_uid="marketdata-publish-orders")
+def publish_orders(sender: Any, orders: list, **kwargs: Any) -> None:
+    """Push each changed order to its owner's private ``orders`` stream (after commit)."""
+    owners = dict(
+        TradingAccount.objects.filter(pk__in={o.account_id for o in orders}).values_list(
+            "pk", "owner_id"
+        )
+    )
+    for order in orders:
+        private_publish(
+            user_id=owners[order.account_id],
+            channel=StreamChannel.ORDERS,
+            data=order_summary(order),
+        )
+
+
+@receiver(batch_committed, dispatch_uid="marketdata-fills")
+def after_batch(sender: Any, fills: list, **kwargs: Any) -> None:
+    """After a matching batch: clients' account streams hear their cash and holdings moved,
+    and each fill is confirmed to its client (notifications queue; once per fill)."""
+    if not fills:
+        return
+    accounts = {f.account_id for f in fills}
+    owners = dict(TradingAccount.objects.filter(pk__in=accounts).values_list("pk", "owner_id"))
+    for account_id in sorted(accounts):
+        private_publish(
+            user_id=owners[account_id],
+            channel=StreamChannel.ACCOUNT,
+            data={"account": account_id, "event": "fill"},
+        )
+    from apps.marketdata.tasks import notify_fills
+
+    notify_fills.apply_async(args=[[f.pk for f in fills]], queue="notifications")

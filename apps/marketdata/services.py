@@ -733,3 +733,47 @@ def ticks_purge(*, now: datetime | None = None) -> int:
             before_quotes=now - timedelta(days=settings.MARKETDATA_QUOTE_RETENTION_DAYS),
             before_minutes=now - timedelta(days=settings.MARKETDATA_MINUTE_CANDLE_RETENTION_DAYS),
         )
+
+
+def fills_notify(*, fill_ids: Sequence[int]) -> int:
+    """Confirm each fill to its client (``order_fill``: in the portal and by e-mail, as they
+    chose), once per fill (a repeat sends nothing). Returns how many fills it looked at."""
+    from apps.matching.models import Fill
+
+    fills = (
+        Fill.objects.filter(pk__in=list(fill_ids))
+        .select_related("order", "instrument", "account__owner")
+        .order_by("pk")
+    )
+    sent = 0
+    for fill in fills:
+        order, account = fill.order, fill.account
+        symbol = fill.instrument.symbol
+        quantity = f"{fill.quantity.normalize():f}"
+        price = f"{fill.price:f}"
+        verb = "Bought" if fill.side == "buy" else "Sold"
+        notify(
+            user=account.owner,
+            event=NotificationEvent.ORDER_FILL,
+            subject=f"{verb} {quantity} {symbol} at {price}",
+            body=(
+                f"Trade confirmation: order {order.pk} on account {account.number} "
+                f"{verb.lower()} {quantity} {symbol} at {price} {fill.instrument.currency}, "
+                f"fee {fill.fee:f}, trade date {fill.trade_date}, settles on "
+                f"{fill.settlement_date}. The order is now {order.status.replace('_', ' ')}."
+            ),
+            data={
+                "fill_id": fill.pk,
+                "order_id": order.pk,
+                "account": account.number,
+                "symbol": symbol,
+                "side": fill.side,
+                "quantity": fill.quantity,
+                "price": fill.price,
+                "fee": fill.fee,
+                "settlement_date": fill.settlement_date,
+            },
+            key=f"fill:{fill.pk}",
+        )
+        sent += 1
+    return sent

@@ -36,3 +36,9 @@ def market_data_apply(instrument_id: int, trades: list[dict], book: dict | None 
 def ticks_purge() -> int:
     """Retention of ticks, quote ticks and minute candles on plain PostgreSQL."""
     return services.ticks_purge()
+
+
+@shared_task(name="apps.marketdata.tasks.notify_fills")
+def notify_fills(fill_ids: list[int]) -> int:
+    """Trade confirmations of a matching batch's fills (queue ``notifications``)."""
+    return services.fills_notify(fill_ids=fill_ids)

@@ -34,12 +34,14 @@ from simple_history.utils import bulk_update_with_history
 
 from apps.accounts.models import TradingAccount
 from apps.core import context
+from apps.core.services import outbox_enqueue
 from apps.instruments.choices import MarketState
 from apps.instruments.models import Instrument
 from apps.instruments.selectors import market_state, settlement_date, trade_date
 from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.models import LedgerAccount
 from apps.ledger.services import EntrySpec, journal_post_batch, ledger_account_get
+from apps.marketdata.feed import BookTop, TradePrint
 from apps.matching import book as engine
 from apps.matching.models import BookState, Fill, Trade
 from apps.matching.signals import batch_committed
@@ -54,6 +56,7 @@ from apps.settlement.services import instructions_create
 logger = logging.getLogger("bourse.matching")
 
 ZERO = Decimal(0)
+MARKET_DATA_TASK = "apps.marketdata.tasks.market_data_apply"
 
 # The worker's books: instrument id -> (book version, book).
 _BOOKS: dict[int, tuple[int, engine.OrderBook]] = {}
@@ -394,6 +397,34 @@ def _flush(batch: _Batch) -> None:
     instructions_create(fills=batch.fills, currency=batch.currency)
 
 
+def _market_data_outbox(
+    instrument: Instrument, trades: list[Trade], depth: engine.Depth, version: int
+) -> None:
+    """Hand the batch's prints and the book's top to market data through the outbox: the
+    message commits with the batch, so no print is lost between the commit and the call."""
+    prints = [
+        TradePrint(
+            trade_id=str(t.pk),
+            price=t.price,
+            quantity=t.quantity,
+            aggressor_side=t.aggressor_side,
+            executed_at=t.executed_at,
+        ).to_json()
+        for t in trades
+    ]
+    top = BookTop(
+        bids=tuple((level.price, level.quantity) for level in depth.bids),
+        asks=tuple((level.price, level.quantity) for level in depth.asks),
+        version=version,
+        as_of=timezone.now(),
+    )
+    outbox_enqueue(
+        task_name=MARKET_DATA_TASK,
+        args=[instrument.pk, prints, top.to_json()],
+        queue="default",
+    )
+
+
 def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
     """Match every order of the instrument waiting for the pipeline (up to ``limit`` per
     transaction; a longer queue takes several runs). Idempotent: a run with nothing waiting
@@ -455,6 +486,7 @@ def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
             result.version = state.version
             result.trade_ids = [t.pk for t in batch.trades]
             depth = book.depth(10)
+            _market_data_outbox(instrument, batch.trades, depth, state.version)
             committed.update(
                 instrument=instrument,
                 trades=list(batch.trades),

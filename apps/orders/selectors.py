@@ -143,3 +143,28 @@ def open_orders_waiting() -> list[dict]:
         }
         for r in rows
     ]
+
+
+def order_summary(order: Order) -> dict:
+    """An order as a client's live stream shows it (the REST order without its fills)."""
+    return {
+        "id": order.pk,
+        "account": order.account_id,
+        "symbol": order.instrument.symbol,
+        "side": order.side,
+        "type": order.type,
+        "status": order.status,
+        "quantity": order.quantity,
+        "filled_quantity": order.filled_quantity,
+        "leaves_quantity": order.quantity - order.filled_quantity
+        if order.status in OPEN_ORDER_STATUSES
+        else ZERO,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "average_price": order.average_price,
+        "fees": order.fees,
+        "time_in_force": order.time_in_force,
+        "client_order_id": order.client_order_id,
+        "reject_reason": order.reject_reason,
+        "updated_at": order.updated_at,
+    }
