@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from apps.accounts.models import TradingAccount
 from apps.core.audit import audit_history
@@ -137,6 +139,9 @@ class ReconciliationBreak(models.Model):
 
     class Meta:
         ordering = ["-run_at", "id"]
+        permissions = [
+            ("resolve_reconciliationbreak", "Can resolve position reconciliation breaks")
+        ]
 
     def __str__(self) -> str:
         return f"Break {self.account_id}/{self.instrument_id} at {self.run_at:%Y-%m-%d}"
@@ -144,3 +149,99 @@ class ReconciliationBreak(models.Model):
     @property
     def difference(self) -> Decimal:
         return self.position_quantity - self.ledger_quantity
+
+
+class TransferStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class SecuritiesTransfer(ConcurrentTransitionMixin, models.Model):
+    """A free-of-payment transfer of shares into a client's account (e.g. ACATS from another
+    broker): custody's shares become the client's settled shares, with a tax lot carrying the
+    cost basis and acquisition date the delivering broker reported.
+
+    pending_approval -> applied (posted to the ledger and the position) or rejected. A transfer
+    worth more than SECURITIES_TRANSFER_FOUR_EYES_VALUE waits for a second staff member; a
+    smaller one is applied when it is requested.
+    """
+
+    account = models.ForeignKey(
+        TradingAccount, on_delete=models.PROTECT, related_name="securities_transfers"
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(**QTY)
+    cost_basis = models.DecimalField(**MONEY, help_text="Cost per share, as reported.")
+    cost = models.DecimalField(**MONEY, help_text="Total cost of the lot (quantity x cost basis).")
+    acquired_on = models.DateField(
+        help_text="When the client acquired the shares (holding period)."
+    )
+    reason = models.TextField()
+    external_reference = models.CharField(
+        max_length=64, blank=True, default="", help_text="E.g. the ACATS control number."
+    )
+    status = FSMField(
+        max_length=20,
+        choices=TransferStatus.choices,
+        default=TransferStatus.PENDING_APPROVAL,
+        protected=True,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+    journal_entry_id = models.BigIntegerField(null=True, blank=True)
+    lot = models.ForeignKey(
+        TaxLot, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [
+            ("approve_securitiestransfer", "Can approve or reject securities transfers"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="positions_transfer_idempotency",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="positions_transfer_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_basis__gte=0), name="positions_transfer_cost_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="positions_transfer_status"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Transfer {self.pk} {self.quantity.normalize():f} {self.instrument_id} ({self.status})"
+        )
+
+    @property
+    def ledger_reference(self) -> str:
+        """The ``reference`` of the transfer's journal entry and tax lot."""
+        return f"SXF-{self.pk}"
+
+    @transition(field=status, source=TransferStatus.PENDING_APPROVAL, target=TransferStatus.APPLIED)
+    def apply(self) -> None:
+        """Posted: the shares are the client's, with their lot."""
+
+    @transition(
+        field=status, source=TransferStatus.PENDING_APPROVAL, target=TransferStatus.REJECTED
+    )
+    def reject(self) -> None:
+        """Refused; nothing was posted."""
