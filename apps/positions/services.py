@@ -23,7 +23,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.choices import LotReliefMethod
-from apps.ledger.choices import Bucket
 from apps.ledger.models import LedgerAccount
 from apps.positions.models import (
     GainTerm,
@@ -249,20 +248,30 @@ def positions_settle(*, quantities: dict[tuple[int, int], Decimal]) -> None:
 
 
 def positions_reconcile(*, now: dt.datetime | None = None) -> list[ReconciliationBreak]:
-    """Compare every position with the ledger's securities balances (total and settled) and
-    record each difference as a break for ops. Returns the breaks found."""
+    """Compare every position with the ledger and record each difference as a break for ops.
+
+    Two checks per (account, instrument): the position's quantity equals the ledger's
+    securities across buckets (settled + unsettled + reserved: the trade-date holding); and its
+    settled quantity (the settlement-date holding) equals that less the shares still to be
+    received, plus the shares still to be delivered, by pending or failed settlement
+    instructions. Returns the breaks found (also saved)."""
+    from django.apps import apps
+    from django.db.models import Sum
+
     now = now or timezone.now()
-    ledger: dict[tuple[int, int], dict[str, Decimal]] = defaultdict(
-        lambda: {"total": ZERO, "settled": ZERO}
-    )
+    ledger: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     rows = LedgerAccount.objects.filter(owner__isnull=False, instrument__isnull=False).values_list(
-        "owner_id", "instrument_id", "bucket", "balance"
+        "owner_id", "instrument_id", "balance"
     )
-    for owner_id, instrument_id, bucket, balance in rows:
-        entry = ledger[(owner_id, instrument_id)]
-        entry["total"] += balance
-        if bucket == Bucket.SETTLED:
-            entry["settled"] += balance
+    for owner_id, instrument_id, balance in rows:
+        ledger[(owner_id, instrument_id)] += balance
+    instruction = apps.get_model("settlement", "SettlementInstruction")
+    pending = {
+        (r["account_id"], r["instrument_id"]): r["quantity"]
+        for r in instruction.objects.filter(status__in=["pending", "failed"])
+        .values("account_id", "instrument_id")
+        .annotate(quantity=Sum("quantity"))
+    }
     positions = {
         (p.account_id, p.instrument_id): p
         for p in Position.objects.only(
@@ -272,19 +281,20 @@ def positions_reconcile(*, now: dt.datetime | None = None) -> list[Reconciliatio
     breaks = []
     for key in sorted(set(ledger) | set(positions)):
         position = positions.get(key)
-        book = ledger.get(key, {"total": ZERO, "settled": ZERO})
+        total = ledger.get(key, ZERO)
+        expected_settled = total - pending.get(key, ZERO)
         quantity = position.quantity if position else ZERO
         settled = position.settled_quantity if position else ZERO
-        if quantity != book["total"] or settled != book["settled"]:
+        if quantity != total or settled != expected_settled:
             breaks.append(
                 ReconciliationBreak(
                     run_at=now,
                     account_id=key[0],
                     instrument_id=key[1],
                     position_quantity=quantity,
-                    ledger_quantity=book["total"],
+                    ledger_quantity=total,
                     position_settled=settled,
-                    ledger_settled=book["settled"],
+                    ledger_settled=expected_settled,
                 )
             )
     ReconciliationBreak.objects.bulk_create(breaks)

@@ -29,3 +29,18 @@ def test_a_crossing_order_trades():
     assert Position.objects.get(account=seller).quantity == 40
     assert SettlementInstruction.objects.count() == 2
     assert ledger_integrity().ok
+
+
+def test_positions_agree_with_the_ledger_after_trading():
+    from apps.positions.services import positions_reconcile
+
+    instrument = trading.open_instrument()
+    seller, buyer = trading.trader(), trading.trader()
+    trading.shares(seller, instrument, 100)
+    trading.place(seller, instrument, "sell", 60, "100.00")
+    trading.match(instrument)
+    trading.place(buyer, instrument, "buy", 100, "101.00")
+    trading.match(instrument)
+    assert positions_reconcile() == []
+    seller_position = Position.objects.get(account=seller)
+    assert (seller_position.quantity, seller_position.settled_quantity) == (40, 100)
