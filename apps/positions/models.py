@@ -152,8 +152,8 @@ class ReconciliationBreak(models.Model):
 
 
 class TransferStatus(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", "Pending approval"
-    APPLIED = "applied", "Applied"
+    PENDING_APPROVAL = "pending_approval", "Waiting for a second approval"
+    APPLIED = "applied", "Applied to the account"
     REJECTED = "rejected", "Rejected"
 
 

@@ -316,3 +316,245 @@ def reconciliation_break_resolve(
         stamp(item, actor=actor, reason=resolution)
         item.save()
     return item
+
+
+# --- Securities transfers in ----------------------------------------------------------------
+# Shares arriving free of payment (ACATS and the like): custody's shares become the client's
+# settled shares with a tax lot at the reported cost basis and acquisition date. Worth more
+# than SECURITIES_TRANSFER_FOUR_EYES_VALUE, a transfer waits for a second staff member.
+
+
+def securities_transfer_four_eyes_value(currency: str) -> Decimal:
+    """The value above which a transfer in ``currency`` needs a second staff member."""
+    from django.conf import settings
+
+    values = settings.SECURITIES_TRANSFER_FOUR_EYES_VALUE
+    return Decimal(str(values.get(currency, values["*"])))
+
+
+def securities_transfer_request(
+    *,
+    account,
+    instrument,
+    quantity: Decimal,
+    cost_basis: Decimal,
+    acquired_on: dt.date,
+    reason: str,
+    actor,
+    external_reference: str = "",
+    idempotency_key: str | None = None,
+    enforce_permission: bool = True,
+):
+    """Staff record shares arriving in ``account``: ``quantity`` of ``instrument`` that cost
+    ``cost_basis`` per share, acquired on ``acquired_on``.
+
+    Worth at most SECURITIES_TRANSFER_FOUR_EYES_VALUE, it is applied at once; above, it waits
+    in ``pending_approval`` for a different staff member (:func:`securities_transfer_approve`).
+    The same ``idempotency_key`` from the same staff member returns the first transfer.
+    Raises ``permission_denied`` (needs ``positions.add_securitiestransfer``), ``invalid``
+    (quantity off the lot step, negative cost, a future date, another currency, no reason) and
+    ``invalid_state`` (a closed account).
+    """
+    from django.db import IntegrityError
+
+    from apps.accounts.choices import AccountStatus
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid, invalid_state, permission_denied
+    from apps.ledger.money import minor_unit
+    from apps.positions.models import SecuritiesTransfer
+
+    reason = (reason or "").strip()
+    if enforce_permission and not (
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.has_perm("positions.add_securitiestransfer")
+    ):
+        raise permission_denied("Your role may not record securities transfers.")
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["reason"] = "Say why the shares arrive (e.g. the delivering broker)."
+    if quantity is None or quantity <= 0:
+        errors["quantity"] = "The quantity must be positive."
+    elif not instrument.is_on_lot(quantity) or quantity != _q(quantity):
+        errors["quantity"] = f"Quantities go in steps of {instrument.lot_size.normalize():f}."
+    if cost_basis is None or cost_basis < 0:
+        errors["cost_basis"] = "The cost per share can't be negative."
+    elif cost_basis != _q(cost_basis):
+        errors["cost_basis"] = "At most 8 decimal places."
+    if acquired_on is None or acquired_on > timezone.localdate():
+        errors["acquired_on"] = "The acquisition date can't be in the future."
+    if instrument.currency != account.currency:
+        errors["account"] = (
+            f"{instrument.symbol} is in {instrument.currency}; "
+            f"account {account.number} holds {account.currency}."
+        )
+    if errors:
+        raise invalid("The transfer is not valid.", **errors)
+    if account.status == AccountStatus.CLOSED:
+        raise invalid_state(f"Account {account.number} is closed.", account_status=account.status)
+    if idempotency_key:
+        first = SecuritiesTransfer.objects.filter(
+            requested_by=actor, idempotency_key=idempotency_key
+        ).first()
+        if first is not None:
+            return first
+    cost = (quantity * cost_basis).quantize(minor_unit(instrument.currency), ROUND_HALF_UP)
+    try:
+        with transaction.atomic():
+            transfer = SecuritiesTransfer(
+                account=account,
+                instrument=instrument,
+                quantity=quantity,
+                cost_basis=cost_basis,
+                cost=cost,
+                acquired_on=acquired_on,
+                reason=reason,
+                external_reference=(external_reference or "").strip(),
+                requested_by=actor,
+                idempotency_key=idempotency_key or None,
+            )
+            stamp(transfer, actor=actor, reason=reason)
+            transfer.save()
+            if cost <= securities_transfer_four_eyes_value(instrument.currency):
+                _securities_transfer_apply(
+                    transfer, actor=actor, reason="Within the single-approval value"
+                )
+    except IntegrityError:
+        if idempotency_key:
+            return SecuritiesTransfer.objects.get(
+                requested_by=actor, idempotency_key=idempotency_key
+            )
+        raise
+    return transfer
+
+
+def _securities_transfer_locked(transfer):
+    from apps.core.errors import invalid_state
+    from apps.positions.models import SecuritiesTransfer, TransferStatus
+
+    transfer = (
+        SecuritiesTransfer.objects.select_for_update()
+        .select_related("account", "instrument")
+        .get(pk=transfer.pk)
+    )
+    if transfer.status != TransferStatus.PENDING_APPROVAL:
+        raise invalid_state(
+            f"Transfer {transfer.pk} is already {transfer.status.replace('_', ' ')}.",
+            status=transfer.status,
+        )
+    return transfer
+
+
+def _securities_transfer_apply(transfer, *, actor, reason: str) -> None:
+    """Post the transfer (custody -> client settled shares), open its tax lot and count the
+    shares as settled, in the caller's transaction."""
+    from apps.core.audit import stamp
+    from apps.ledger.choices import Bucket, HouseAccount
+    from apps.ledger.services import journal_post, ledger_account_get
+
+    account, instrument = transfer.account, transfer.instrument
+    entry = journal_post(
+        kind="securities_transfer",
+        postings=[
+            (
+                ledger_account_get(
+                    house=HouseAccount.CUSTODY, instrument=instrument, bucket=Bucket.SETTLED
+                ),
+                -transfer.quantity,
+            ),
+            (
+                ledger_account_get(owner=account, instrument=instrument, bucket=Bucket.SETTLED),
+                transfer.quantity,
+            ),
+        ],
+        memo=f"Transfer in of {transfer.quantity.normalize():f} {instrument.symbol}: "
+        f"{transfer.reason}",
+        actor=actor,
+        idempotency_key=f"securities_transfer:{transfer.pk}",
+        reference=transfer.ledger_reference,
+    )
+    positions_apply(
+        changes=[
+            PositionChange(
+                account_id=account.pk,
+                instrument_id=instrument.pk,
+                side="buy",
+                quantity=transfer.quantity,
+                amount=transfer.cost,
+                on=transfer.acquired_on,
+                reference=transfer.ledger_reference,
+                source=LotSource.TRANSFER_IN,
+            )
+        ]
+    )
+    positions_settle(quantities={(account.pk, instrument.pk): transfer.quantity})
+    transfer.apply()
+    transfer.journal_entry_id = entry.pk
+    transfer.lot = (
+        TaxLot.objects.filter(
+            position__account=account,
+            position__instrument=instrument,
+            source_reference=transfer.ledger_reference,
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if transfer.decided_by_id is None:
+        transfer.decided_by = actor if getattr(actor, "pk", None) else None
+    transfer.decided_at = timezone.now()
+    transfer.decision_reason = reason
+    stamp(transfer, actor=actor, reason=reason)
+    transfer.save()
+
+
+def securities_transfer_approve(
+    *, transfer, actor, reason: str = "", enforce_permission: bool = True
+):
+    """A second staff member approves a pending transfer: it is posted to the ledger and the
+    position in one transaction. The requester can't approve their own
+    (``permission_denied``); a transfer no longer pending is ``invalid_state``."""
+    from apps.core.errors import permission_denied
+
+    if enforce_permission and not (
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.has_perm("positions.approve_securitiestransfer")
+    ):
+        raise permission_denied("Your role may not approve securities transfers.")
+    with transaction.atomic():
+        transfer = _securities_transfer_locked(transfer)
+        if transfer.requested_by_id == getattr(actor, "pk", None):
+            raise permission_denied(
+                "You requested this transfer; a different staff member must approve it."
+            )
+        transfer.decided_by = actor
+        _securities_transfer_apply(
+            transfer, actor=actor, reason=(reason or "").strip() or "Approved"
+        )
+    return transfer
+
+
+def securities_transfer_reject(*, transfer, actor, reason: str, enforce_permission: bool = True):
+    """Refuse a pending transfer; nothing is posted. Its requester may withdraw it this way;
+    anyone else needs ``positions.approve_securitiestransfer``."""
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid, permission_denied
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise invalid("A reason is required.", reason="This field is required.")
+    if (
+        enforce_permission
+        and getattr(actor, "pk", None) != transfer.requested_by_id
+        and not (actor is not None and actor.has_perm("positions.approve_securitiestransfer"))
+    ):
+        raise permission_denied("Your role may not reject securities transfers.")
+    with transaction.atomic():
+        transfer = _securities_transfer_locked(transfer)
+        transfer.reject()
+        transfer.decided_by = actor
+        transfer.decided_at = timezone.now()
+        transfer.decision_reason = reason
+        stamp(transfer, actor=actor, reason=reason)
+        transfer.save()
+    return transfer

@@ -521,3 +521,25 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- Positions, portfolio and the trading API (apps.positions, apps.orders.api) ------------
+# Securities transferred in worth more than this (quantity x cost basis, in the instrument's
+# currency; "*" for any other) wait for a second staff member; smaller ones apply at once.
+SECURITIES_TRANSFER_FOUR_EYES_VALUE = {
+    "*": env("SECURITIES_TRANSFER_FOUR_EYES_VALUE", default="25000"),
+    "JPY": "3750000",
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "OrderSideEnum": "apps.orders.choices.OrderSide",
+        "OrderTypeEnum": "apps.orders.choices.OrderType",
+        "TimeInForceEnum": "apps.orders.choices.TimeInForce",
+        "OrderStatusEnum": "apps.orders.choices.OrderStatus",
+        "SecuritiesTransferStatusEnum": "apps.positions.models.TransferStatus",
+    }
+)
+# Nightly: every position against the ledger's securities; differences become breaks for ops.
+CELERY_BEAT_SCHEDULE["positions-reconcile"] = {
+    "task": "apps.positions.tasks.positions_reconcile",
+    "schedule": crontab(hour=2, minute=45),
+}
