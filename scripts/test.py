@@ -19,7 +19,17 @@ def main(argv: list[str]) -> int:
     with ensure_database() as database_url:
         env = {**os.environ, "DATABASE_URL": database_url}
         workers = env.get("PYTEST_WORKERS", "auto")
-        command = [sys.executable, "-m", "pytest", "-n", workers, "--create-db", *argv]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            workers,
+            "--dist",
+            "loadgroup",
+            "--create-db",
+            *argv,
+        ]
         return subprocess.call(command, cwd=ROOT, env=env)
 
 

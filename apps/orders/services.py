@@ -423,11 +423,12 @@ def _take_hold(order: Order, accounts: dict[str, LedgerAccount], amount: Decimal
     """Move ``amount`` more into the order's hold, settled first (in memory: the postings of
     the entry, and the order's hold fields). Raises ``insufficient_funds`` /
     ``insufficient_position`` when settled + unsettled fall short (a restricted account buys
-    from settled cash only)."""
+    from settled cash only). Locks all three buckets in id order, as the ledger does, so a
+    concurrent matching batch touching the same account cannot deadlock with it."""
     rows = {
         a.bucket: a
         for a in LedgerAccount.objects.select_for_update()
-        .filter(pk__in=[accounts[Bucket.SETTLED].pk, accounts[Bucket.UNSETTLED].pk])
+        .filter(pk__in=[a.pk for a in accounts.values()])
         .order_by("pk")
     }
     settled = rows[Bucket.SETTLED].balance
@@ -554,7 +555,9 @@ def order_place(
 
 def _locked_open_order(order_id: int) -> Order:
     order = (
-        Order.objects.select_for_update().select_related("account", "instrument").get(pk=order_id)
+        Order.objects.select_for_update(of=("self",))
+        .select_related("account", "instrument")
+        .get(pk=order_id)
     )
     if order.status not in OPEN_ORDER_STATUSES:
         raise invalid_state(
@@ -702,7 +705,7 @@ def orders_expire_due(*, now: dt.datetime | None = None, limit: int = 2000) -> i
         with transaction.atomic():
             book_lock(instrument_id)
             orders = list(
-                Order.objects.select_for_update()
+                Order.objects.select_for_update(of=("self",))
                 .select_related("account", "instrument")
                 .filter(
                     instrument_id=instrument_id,
