@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.marketdata.views import dashboard
 
 # Staff reach the back office only with a verified second factor.
 admin.site.__class__ = OTPAdminSite
@@ -33,7 +34,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", RedirectView.as_view(pattern_name="accounts:overview"), name="home"),
+    path("", dashboard, name="home"),
     *[path("", include(f"apps.{app}.urls")) for app in PORTAL_APPS],
 ]
 

@@ -7,6 +7,14 @@ from apps.marketdata import views
 app_name = "marketdata"
 
 urlpatterns = [
+    # The dashboard itself is the site's home page (config/urls.py); these are its parts.
+    path("dashboard/<str:part>/", views.dashboard_part, name="dashboard_part"),
+    path("instruments/<str:symbol>/live/", views.instrument_live, name="instrument_live"),
+    path(
+        "instruments/<str:symbol>/live/<str:part>/",
+        views.instrument_part,
+        name="instrument_part",
+    ),
     path("markets/watchlists/", views.watchlists, name="watchlists"),
     path("markets/watchlists/<int:pk>/", views.watchlist_detail, name="watchlist"),
     path("markets/watchlists/<int:pk>/delete/", views.watchlist_delete, name="watchlist_delete"),

@@ -1,21 +1,49 @@
-"""Client portal pages: watchlists with quotes, movers, price alerts, notifications and their
-preferences. Server-rendered; static/marketdata/live.js updates quotes and shows
-notifications live over the WebSocket feed when JavaScript is on."""
+"""Client portal pages: the dashboard (balances, positions valued at the market, open orders,
+watchlists), an instrument's live page (quote, depth, prints, chart, order ticket),
+watchlists with quotes, movers, price alerts, notifications and their preferences.
+
+Server-rendered first: every page is complete without JavaScript. With it,
+static/marketdata/live.js follows the WebSocket feed, patches quotes, depth and prints in
+place, and asks HTMX to re-render the parts that need the server (positions, orders, the
+chart) when the feed says they changed.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import zip_longest
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.accounts.selectors import trading_accounts_for
 from apps.core.errors import ApplicationError
+from apps.instruments import selectors as instrument_selectors
 from apps.instruments.choices import AssetClass
-from apps.marketdata import selectors, services, snapshots
-from apps.marketdata.choices import AlertCondition, AlertStatus, NotificationEvent
+from apps.instruments.choices import MarketState as MarketStateChoice
+from apps.instruments.models import Instrument
+from apps.instruments.schedule import ScheduleError
+from apps.ledger.money import cash_text, minor_unit
+from apps.ledger.selectors import cash_balances
+from apps.marketdata import charts, selectors, services, snapshots, storage
+from apps.marketdata.choices import (
+    AlertCondition,
+    AlertStatus,
+    CandleInterval,
+    NotificationEvent,
+)
 from apps.marketdata.forms import PriceAlertForm, SymbolForm, WatchlistForm
+from apps.matching.models import Fill
+from apps.orders.selectors import orders_for
+from apps.positions.models import Position
 
 
 def _own_watchlist(request: HttpRequest, pk: int):
@@ -222,3 +250,299 @@ def notifications(request: HttpRequest) -> HttpResponse:
 def notifications_read(request: HttpRequest) -> HttpResponse:
     services.notifications_mark_all_read(user=request.user)
     return redirect("marketdata:notifications")
+
+
+# --- The dashboard and an instrument's live page ---------------------------------------------
+
+DASHBOARD_PARTS = ("balances", "positions", "orders", "fills", "watchlists")
+INSTRUMENT_PARTS = ("chart", "position", "orders", "fills")
+CHART_CANDLES = 60
+RECENT_FILLS = 10
+OPEN_ORDERS_SHOWN = 50
+TICKET_TEMPLATE = "orders/_ticket.html"
+
+
+def _market_price(instrument: Instrument, quote: dict | None) -> Decimal | None:
+    """The price a holding is valued at: the last trade, else the instrument's reference."""
+    if quote and quote.get("last"):
+        return Decimal(quote["last"])
+    return instrument.reference_price
+
+
+def _signed_class(value: Decimal | None) -> str:
+    if not value:
+        return ""
+    return "up" if value > 0 else "down"
+
+
+def _position_rows(user, *, instrument: Instrument | None = None) -> list[dict]:
+    """The client's open positions valued at the market, with unrealized P&L and the day's
+    change in value (Decimal arithmetic, cash rounded to the currency's minor unit)."""
+    positions = Position.objects.filter(account__owner=user, quantity__gt=0).select_related(
+        "instrument", "account"
+    )
+    if instrument is not None:
+        positions = positions.filter(instrument=instrument)
+    positions = list(positions.order_by("account__number", "instrument__symbol"))
+    quotes = selectors.instrument_quotes(instruments={p.instrument for p in positions})
+    rows = []
+    for position in positions:
+        item = position.instrument
+        quote = quotes.get(item.pk)
+        f = snapshots.Formats(item)
+        unit = minor_unit(item.currency)
+        price = _market_price(item, quote)
+        value = (position.quantity * price).quantize(unit) if price is not None else None
+        pnl = value - position.cost_basis.quantize(unit) if value is not None else None
+        pnl_percent = (
+            (pnl * 100 / position.cost_basis).quantize(Decimal("0.01"))
+            if pnl is not None and position.cost_basis
+            else None
+        )
+        change = Decimal(quote["change"]) if quote and quote.get("change") else None
+        day = (position.quantity * change).quantize(unit) if change is not None else None
+        rows.append(
+            {
+                "position": position,
+                "instrument": item,
+                "account": position.account,
+                "currency": item.currency,
+                "quantity": f.q(position.quantity),
+                "average_cost": f.p(position.average_cost.quantize(Decimal(item.tick_size) / 100)),
+                "price": f.p(price),
+                "priced_at_last": bool(quote and quote.get("last")),
+                "value": value,
+                "cost": position.cost_basis.quantize(unit),
+                "pnl": pnl,
+                "pnl_percent": pnl_percent,
+                "pnl_class": _signed_class(pnl),
+                "day": day,
+                "day_class": _signed_class(day),
+                "realized": position.realized_pnl.quantize(unit),
+            }
+        )
+    return rows
+
+
+def _balance_rows(user, positions: list[dict]) -> list[dict]:
+    """Each trading account's cash by bucket, the market value of its holdings in its
+    currency, and the total."""
+    rows = []
+    for account in trading_accounts_for(user=user):
+        cash = cash_balances(account=account)
+        held = [
+            r["value"]
+            for r in positions
+            if r["account"].pk == account.pk and r["value"] is not None
+            if r["currency"] == account.currency
+        ]
+        market_value = sum(held, Decimal(0)).quantize(minor_unit(cash.currency))
+        rows.append(
+            {
+                "account": account,
+                "cash": cash,
+                "market_value": market_value,
+                "equity": cash.total + market_value,
+            }
+        )
+    return rows
+
+
+def _order_rows(user, *, instrument: Instrument | None = None) -> list[dict]:
+    orders = orders_for(user=user, status="open")
+    if instrument is not None:
+        orders = orders.filter(instrument=instrument)
+    rows = []
+    for order in orders[:OPEN_ORDERS_SHOWN]:
+        f = snapshots.Formats(order.instrument)
+        rows.append(
+            {
+                "order": order,
+                "quantity": f.q(order.quantity),
+                "filled": f.q(order.filled_quantity),
+                "leaves": f.q(order.quantity - order.filled_quantity),
+                "limit_price": f.p(order.limit_price),
+                "stop_price": f.p(order.stop_price),
+                "average_price": f.p(order.average_price),
+            }
+        )
+    return rows
+
+
+def _fill_rows(user, *, instrument: Instrument | None = None) -> list[dict]:
+    fills = Fill.objects.filter(account__owner=user).select_related("instrument", "account")
+    if instrument is not None:
+        fills = fills.filter(instrument=instrument)
+    rows = []
+    for fill in fills.order_by("-executed_at", "-pk")[:RECENT_FILLS]:
+        f = snapshots.Formats(fill.instrument)
+        rows.append(
+            {
+                "fill": fill,
+                "price": f.p(fill.price),
+                "quantity": f.q(fill.quantity),
+                "notional": cash_text(fill.notional, fill.instrument.currency),
+                "fee": cash_text(fill.fee, fill.instrument.currency),
+            }
+        )
+    return rows
+
+
+def _watchlist_entries(user) -> tuple[list[dict], list[str]]:
+    lists = list(selectors.watchlists_for(user=user))
+    instruments = {item.instrument for w in lists for item in w.items.all()}
+    quotes = selectors.instrument_quotes(instruments=instruments)
+    entries = [{"watchlist": w, "rows": _rows(w, quotes)} for w in lists]
+    return entries, sorted({i.symbol for i in instruments})
+
+
+def _dashboard_context(user, parts: tuple[str, ...]) -> dict:
+    context: dict = {}
+    positions = None
+    if "positions" in parts or "balances" in parts:
+        positions = _position_rows(user)
+        context["positions"] = positions
+    if "balances" in parts:
+        context["balances"] = _balance_rows(user, positions)
+    if "orders" in parts:
+        context["orders"] = _order_rows(user)
+    if "fills" in parts:
+        context["fills"] = _fill_rows(user)
+    if "watchlists" in parts:
+        context["watchlists"], context["watch_symbols"] = _watchlist_entries(user)
+    return context
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The client's home: balances, positions at the market, open orders, recent fills and
+    watchlists, all current when served and kept current by the live feed."""
+    context = _dashboard_context(request.user, DASHBOARD_PARTS)
+    held = {r["instrument"].symbol for r in context["positions"]}
+    held |= {r["order"].instrument.symbol for r in context["orders"]}
+    context["live_symbols"] = sorted(held | set(context["watch_symbols"]))
+    return render(request, "marketdata/dashboard.html", context)
+
+
+@login_required
+def dashboard_part(request: HttpRequest, part: str) -> HttpResponse:
+    """One section of the dashboard, re-rendered (HTMX swaps it in when the feed says it
+    changed)."""
+    if part not in DASHBOARD_PARTS:
+        raise Http404("No such part of the dashboard.")
+    context = _dashboard_context(request.user, (part,))
+    return render(request, f"marketdata/_dash_{part}.html", context)
+
+
+def _live_instrument(symbol: str) -> Instrument:
+    try:
+        return instrument_selectors.instrument_get(symbol=symbol)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+
+
+def _chart_context(instrument: Instrument, interval: str | None) -> dict:
+    if interval not in CandleInterval.values:
+        interval = CandleInterval.ONE_MINUTE
+    width = storage.INTERVALS[interval]
+    now = timezone.now()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    current = epoch + ((now - epoch) // width) * width
+    start = current - width * (CHART_CANDLES - 1)
+    candles = selectors.instrument_candles(
+        instrument=instrument, interval=interval, start=start, end=current + width
+    )
+    label = CandleInterval(interval).label
+    return {
+        "interval": interval,
+        "intervals": CandleInterval.choices,
+        "chart": charts.candle_chart(
+            candles=candles,
+            formats=snapshots.Formats(instrument),
+            interval=width,
+            title=f"{instrument.symbol}, {label} candles with volume",
+        ),
+    }
+
+
+def _instrument_parts(request: HttpRequest, instrument: Instrument, parts: tuple[str, ...]):
+    context: dict = {"instrument": instrument}
+    if "chart" in parts:
+        context.update(_chart_context(instrument, request.GET.get("interval")))
+    if "position" in parts:
+        context["positions"] = _position_rows(request.user, instrument=instrument)
+    if "orders" in parts:
+        context["orders"] = _order_rows(request.user, instrument=instrument)
+    if "fills" in parts:
+        context["fills"] = _fill_rows(request.user, instrument=instrument)
+    return context
+
+
+def _ladder(depth: dict) -> list[tuple[list | None, list | None]]:
+    """Bid and ask levels side by side, best first: [(bid level, ask level), ...]."""
+    return list(zip_longest(depth["bids"], depth["asks"]))
+
+
+def _ticket_template() -> str | None:
+    """The order ticket partial of the orders app, when it is installed."""
+    try:
+        get_template(TICKET_TEMPLATE)
+    except TemplateDoesNotExist:
+        return None
+    return TICKET_TEMPLATE
+
+
+@login_required
+def instrument_live(request: HttpRequest, symbol: str) -> HttpResponse:
+    """An instrument's live page: the instrument's terms and hours (its master page), with
+    the live quote, the depth ladder, recent prints, a candle chart and the order ticket in
+    place of the day's reference prices."""
+    instrument = _live_instrument(symbol)
+    if instrument.symbol != symbol:
+        return redirect("marketdata:instrument_live", symbol=instrument.symbol)
+    now = timezone.now()
+    calendar = instrument.calendar
+    schedule = instrument_selectors.schedule_for(calendar)
+    try:
+        sessions = instrument_selectors.upcoming_sessions(calendar=calendar, after=now, count=5)
+    except ScheduleError:
+        sessions = []
+    today = schedule.trade_date(now)
+    trade_day = sessions[0].date if sessions else today
+    state = instrument_selectors.market_state(instrument=instrument, at=now)
+    context = {
+        "instrument": instrument,
+        "market_state": state,
+        "market_state_label": MarketStateChoice(state).label,
+        "halt": instrument_selectors.current_halt(instrument),
+        "band": instrument.price_band(),
+        "calendar": calendar,
+        "zone": schedule.zone,
+        "sessions": sessions,
+        "special_days": instrument_selectors.special_days(
+            calendar=calendar, start=today, end=today + timedelta(days=90)
+        ),
+        "trade_date": trade_day,
+        "settlement_date": instrument_selectors.settlement_date(
+            instrument=instrument, trade_date=trade_day
+        ),
+        "quote": selectors.instrument_quote(instrument=instrument),
+        "ladder": _ladder(selectors.instrument_depth(instrument=instrument, levels=10)),
+        "prints": selectors.instrument_prints(instrument=instrument, limit=20),
+        "ticket_template": _ticket_template(),
+        "accounts": [
+            a for a in trading_accounts_for(user=request.user) if a.currency == instrument.currency
+        ],
+        **_instrument_parts(request, instrument, INSTRUMENT_PARTS),
+    }
+    return render(request, "marketdata/instrument_live.html", context)
+
+
+@login_required
+def instrument_part(request: HttpRequest, symbol: str, part: str) -> HttpResponse:
+    """One section of an instrument's live page, re-rendered for HTMX."""
+    if part not in INSTRUMENT_PARTS:
+        raise Http404("No such part of the page.")
+    instrument = _live_instrument(symbol)
+    context = _instrument_parts(request, instrument, (part,))
+    return render(request, f"marketdata/_instrument_{part}.html", context)
