@@ -492,6 +492,8 @@ def order_place(
     """
     if instrument is None:
         instrument = instrument_get(symbol=symbol or "")
+    else:  # its status now, not when the caller loaded it
+        instrument = Instrument.objects.select_related("calendar").get(pk=instrument.pk)
     terms = OrderTerms(
         side=side,
         type=type,
