@@ -43,7 +43,7 @@ from apps.marketdata.choices import (
 from apps.marketdata.forms import PriceAlertForm, SymbolForm, WatchlistForm
 from apps.matching.models import Fill
 from apps.orders.selectors import orders_for
-from apps.positions.models import Position
+from apps.positions import selectors as position_selectors
 
 
 def _own_watchlist(request: HttpRequest, pk: int):
@@ -262,13 +262,6 @@ OPEN_ORDERS_SHOWN = 50
 TICKET_TEMPLATE = "orders/_ticket.html"
 
 
-def _market_price(instrument: Instrument, quote: dict | None) -> Decimal | None:
-    """The price a holding is valued at: the last trade, else the instrument's reference."""
-    if quote and quote.get("last"):
-        return Decimal(quote["last"])
-    return instrument.reference_price
-
-
 def _signed_class(value: Decimal | None) -> str:
     if not value:
         return ""
@@ -276,49 +269,33 @@ def _signed_class(value: Decimal | None) -> str:
 
 
 def _position_rows(user, *, instrument: Instrument | None = None) -> list[dict]:
-    """The client's open positions valued at the market, with unrealized P&L and the day's
-    change in value (Decimal arithmetic, cash rounded to the currency's minor unit)."""
-    positions = Position.objects.filter(account__owner=user, quantity__gt=0).select_related(
-        "instrument", "account"
+    """The client's open positions valued by the positions app (the last trade price, else
+    the reference price), formatted to each instrument's steps."""
+    positions = position_selectors.positions_for(
+        user=user, symbol=instrument.symbol if instrument is not None else None
     )
-    if instrument is not None:
-        positions = positions.filter(instrument=instrument)
-    positions = list(positions.order_by("account__number", "instrument__symbol"))
-    quotes = selectors.instrument_quotes(instruments={p.instrument for p in positions})
     rows = []
-    for position in positions:
-        item = position.instrument
-        quote = quotes.get(item.pk)
+    for valued in position_selectors.positions_value(positions=positions):
+        position, item = valued.position, valued.instrument
         f = snapshots.Formats(item)
-        unit = minor_unit(item.currency)
-        price = _market_price(item, quote)
-        value = (position.quantity * price).quantize(unit) if price is not None else None
-        pnl = value - position.cost_basis.quantize(unit) if value is not None else None
-        pnl_percent = (
-            (pnl * 100 / position.cost_basis).quantize(Decimal("0.01"))
-            if pnl is not None and position.cost_basis
-            else None
-        )
-        change = Decimal(quote["change"]) if quote and quote.get("change") else None
-        day = (position.quantity * change).quantize(unit) if change is not None else None
         rows.append(
             {
                 "position": position,
                 "instrument": item,
                 "account": position.account,
-                "currency": item.currency,
+                "currency": valued.currency,
                 "quantity": f.q(position.quantity),
-                "average_cost": f.p(position.average_cost.quantize(Decimal(item.tick_size) / 100)),
-                "price": f.p(price),
-                "priced_at_last": bool(quote and quote.get("last")),
-                "value": value,
-                "cost": position.cost_basis.quantize(unit),
-                "pnl": pnl,
-                "pnl_percent": pnl_percent,
-                "pnl_class": _signed_class(pnl),
-                "day": day,
-                "day_class": _signed_class(day),
-                "realized": position.realized_pnl.quantize(unit),
+                "average_cost": f.p(position.average_cost.quantize(item.tick_size / 100)),
+                "price": f.p(valued.mark.price),
+                "priced_at_last": valued.mark.source == "last",
+                "value": valued.market_value,
+                "cost": position.cost_basis.quantize(minor_unit(valued.currency)),
+                "pnl": valued.unrealized_pnl,
+                "pnl_percent": valued.unrealized_pnl_pct,
+                "pnl_class": _signed_class(valued.unrealized_pnl),
+                "day": valued.day_pnl,
+                "day_class": _signed_class(valued.day_pnl),
+                "realized": valued.realized_pnl,
             }
         )
     return rows
@@ -333,8 +310,7 @@ def _balance_rows(user, positions: list[dict]) -> list[dict]:
         held = [
             r["value"]
             for r in positions
-            if r["account"].pk == account.pk and r["value"] is not None
-            if r["currency"] == account.currency
+            if r["account"].pk == account.pk and r["currency"] == account.currency
         ]
         market_value = sum(held, Decimal(0)).quantize(minor_unit(cash.currency))
         rows.append(
