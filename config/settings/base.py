@@ -543,3 +543,34 @@ CELERY_BEAT_SCHEDULE["positions-reconcile"] = {
     "task": "apps.positions.tasks.positions_reconcile",
     "schedule": crontab(hour=2, minute=45),
 }
+
+# --- Settlement (apps.settlement) -----------------------------------------------------------
+# A run settles the accounts with something due in chunks of this many accounts, each chunk
+# one transaction; a chunk waits at most this long for a row lock before the run stops (to be
+# resumed by running the date again).
+SETTLEMENT_CHUNK_ACCOUNTS = env.int("SETTLEMENT_CHUNK_ACCOUNTS", default=250)
+SETTLEMENT_LOCK_TIMEOUT_MS = env.int("SETTLEMENT_LOCK_TIMEOUT_MS", default=15000)
+# Each calendar's business day is settled this long after its session closes (exchange time).
+SETTLEMENT_RUN_AFTER_CLOSE_MINUTES = env.int("SETTLEMENT_RUN_AFTER_CLOSE_MINUTES", default=30)
+# Regulation T: this many good-faith violations in twelve months restrict a cash account to
+# settled-cash purchases for SETTLEMENT_GFV_RESTRICTION_DAYS; purchases older than the
+# lookback are not examined (their proceeds have settled).
+SETTLEMENT_GFV_LIMIT = env.int("SETTLEMENT_GFV_LIMIT", default=3)
+SETTLEMENT_GFV_RESTRICTION_DAYS = env.int("SETTLEMENT_GFV_RESTRICTION_DAYS", default=90)
+SETTLEMENT_GFV_LOOKBACK_DAYS = env.int("SETTLEMENT_GFV_LOOKBACK_DAYS", default=14)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"SettlementStatusEnum": "apps.settlement.choices.InstructionStatus"}
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # Cheap when nothing is due: each calendar is run once, after its close.
+        "settlement-runs-due": {
+            "task": "apps.settlement.tasks.settlement_runs_due",
+            "schedule": timedelta(minutes=10),
+        },
+        "settlement-gfv-restrictions-lift": {
+            "task": "apps.settlement.tasks.gfv_restrictions_lift_due",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
