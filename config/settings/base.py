@@ -497,6 +497,17 @@ if REDIS_URL:
 # subscription per stream in each daphne process, fan-out by function call) or "layer" (the
 # channel layer's groups). bench/channel_layers.py measures them.
 MARKETDATA_FEED_TRANSPORT = env("MARKETDATA_FEED_TRANSPORT", default="hub")
+# The market simulator (apps.marketdata.simulator): house market makers quote and trade the
+# open instruments so the demo market moves. `make run` turns it on; never in production.
+MARKETDATA_SIMULATOR = env.bool("MARKETDATA_SIMULATOR", default=False)
+MARKETDATA_SIMULATOR_EVERY_SECONDS = env.int("MARKETDATA_SIMULATOR_EVERY_SECONDS", default=2)
+MARKETDATA_SIMULATOR_STEPS = env.int("MARKETDATA_SIMULATOR_STEPS", default=4)
+MARKETDATA_SIMULATOR_SYMBOLS = env.list("MARKETDATA_SIMULATOR_SYMBOLS", default=[])
+if MARKETDATA_SIMULATOR:
+    CELERY_BEAT_SCHEDULE["marketdata-simulate"] = {
+        "task": "apps.marketdata.tasks.simulate_market",
+        "schedule": timedelta(seconds=MARKETDATA_SIMULATOR_EVERY_SECONDS),
+    }
 
 # --- Orders and matching (apps.orders, apps.matching) ---------------------------------------
 # A market buy may pay at most this percentage above the best ask (the hold is sized on it);
@@ -536,12 +547,38 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "TimeInForceEnum": "apps.orders.choices.TimeInForce",
         "OrderStatusEnum": "apps.orders.choices.OrderStatus",
         "SecuritiesTransferStatusEnum": "apps.positions.models.TransferStatus",
+        "AccountTypeEnum": "apps.accounts.choices.AccountType",
     }
 )
 # Nightly: every position against the ledger's securities; differences become breaks for ops.
 CELERY_BEAT_SCHEDULE["positions-reconcile"] = {
     "task": "apps.positions.tasks.positions_reconcile",
     "schedule": crontab(hour=2, minute=45),
+}
+
+# --- Corporate actions (apps.instruments) ---------------------------------------------------
+# Tax withheld from dividends paid to accounts flagged tax_non_resident (30%: the US statutory
+# rate for non-resident aliens without a treaty claim on file).
+DIVIDEND_WITHHOLDING_RATE = Decimal(env("DIVIDEND_WITHHOLDING_RATE", default="0.30"))
+# The house cash account dividends and cash in lieu are paid from: "custody" (the custodian
+# credits the firm) or "bank".
+CORPORATE_ACTION_CASH_ACCOUNT = env("CORPORATE_ACTION_CASH_ACCOUNT", default="custody")
+# What a split does to the instrument's open orders: "adjust" (price / ratio, quantity x ratio,
+# time priority kept) or "cancel" (holds released).
+CORPORATE_ACTION_OPEN_ORDERS = {
+    "split": env("CORPORATE_ACTION_SPLIT_ORDERS", default="adjust"),
+    "reverse_split": env("CORPORATE_ACTION_REVERSE_SPLIT_ORDERS", default="cancel"),
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "CorporateActionKindEnum": "apps.instruments.choices.CorporateActionKind",
+        "CorporateActionStatusEnum": "apps.instruments.choices.CorporateActionStatus",
+    }
+)
+# Approved corporate actions whose date has come: dividends paid, splits and symbols applied.
+CELERY_BEAT_SCHEDULE["instruments-corporate-actions-due"] = {
+    "task": "apps.instruments.tasks.corporate_actions_process_due",
+    "schedule": timedelta(minutes=10),
 }
 
 # --- Settlement (apps.settlement) -----------------------------------------------------------
