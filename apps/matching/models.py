@@ -3,7 +3,10 @@ pipeline records (a trade between two orders, and one fill per side)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from apps.accounts.models import TradingAccount
 from apps.core.audit import audit_history
@@ -62,6 +65,14 @@ class Trade(models.Model):
     status = models.CharField(max_length=16, choices=TradeStatus.choices, default="active")
     journal_entry_id = models.BigIntegerField(null=True, blank=True)
     status_reason = models.TextField(blank=True, default="")
+    replaces = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The trade this one rebooked at a corrected price.",
+    )
 
     history = audit_history()
 
@@ -111,3 +122,94 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"Fill {self.pk} {self.side} {self.quantity.normalize():f} @ {self.price:f}"
+
+
+class BookHealth(BookState):
+    """The matching queue's health in the back office: orders waiting per instrument."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "matching queue"
+        verbose_name_plural = "matching queue"
+
+
+class CorrectionKind(models.TextChoices):
+    BUST = "bust", "Bust"
+    CORRECTION = "correction", "Price correction"
+
+
+class CorrectionStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class TradeCorrection(ConcurrentTransitionMixin, models.Model):
+    """A request to bust a trade (it never happened) or to correct its price (busted and booked
+    again at ``price``). One staff member asks, a different one approves; nothing changes
+    before the approval. pending_approval -> applied | rejected."""
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="corrections")
+    kind = models.CharField(max_length=10, choices=CorrectionKind.choices)
+    price = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="The corrected price (corrections only)."
+    )
+    reason = models.TextField()
+    status = FSMField(
+        max_length=16,
+        choices=CorrectionStatus.choices,
+        default=CorrectionStatus.PENDING_APPROVAL,
+        protected=True,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+    reversal_entry_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The ledger entry reversing the trade's entry."
+    )
+    replacement = models.ForeignKey(
+        Trade,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The trade booked at the corrected price.",
+    )
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trade"],
+                condition=Q(status="pending_approval"),
+                name="matching_one_pending_correction_per_trade",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="bust", price__isnull=True) | Q(kind="correction", price__gt=0),
+                name="matching_correction_price",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "Bust" if self.kind == CorrectionKind.BUST else f"Correction to {self.price:f}"
+        return f"{what} of trade {self.trade_id}"
+
+    @transition(
+        field=status, source=CorrectionStatus.PENDING_APPROVAL, target=CorrectionStatus.APPLIED
+    )
+    def apply(self) -> None:
+        """A second staff member approved it: the trade was busted (and rebooked)."""
+
+    @transition(
+        field=status, source=CorrectionStatus.PENDING_APPROVAL, target=CorrectionStatus.REJECTED
+    )
+    def reject(self) -> None:
+        """Refused (or withdrawn by its requester); the trade stands."""

@@ -519,3 +519,512 @@ def book_snapshot(*, instrument: Instrument, levels: int = 10) -> engine.Depth:
     )
     book, _ = _load_book(instrument, state)
     return book.depth(levels)
+
+
+# --- Trade busts and price corrections (four-eyes) -------------------------------------------
+# A trade booked in error is busted (as if it never happened) or corrected to another price
+# (busted, then booked again at that price: same orders, quantity, dates and time). A staff
+# member with ``matching.bust_trade`` asks (trade_bust_request / trade_correction_request); a
+# different one approves (trade_correction_approve), which does everything in one transaction
+# under the instrument's book lock:
+#
+# * the trade's ledger entry is reversed; what comes back to the orders' holds is released to
+#   the clients (a finished order) or stays with the order, which works on for the quantity the
+#   bust gave back (an open order); a correction posts the new trade entry in the same call;
+# * positions: the buyer's lot from the fill goes, the seller's relieved lots come back with
+#   their cost, the realized gain is undone (apps.positions.services.positions_reverse_fills);
+# * the trade's settlement instructions are cancelled (a trade that has settled can't be
+#   busted: ``invalid_state``); the trade is marked busted (or corrected);
+# * both orders' filled quantity, notional, fees and average price follow.
+#
+# Clients who no longer hold what the bust takes back (the buyer sold or reserved the shares,
+# the seller spent the unsettled proceeds) make the ledger refuse: ``insufficient_position`` /
+# ``insufficient_funds``, with the account named, and nothing changes.
+
+BUST_PERMISSION = "matching.bust_trade"
+
+
+def _bust_require(actor: Any) -> None:
+    from apps.core.errors import permission_denied
+
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise permission_denied("Busting trades is for staff.")
+    if not actor.has_perm(BUST_PERMISSION):
+        raise permission_denied("Your role may not bust or correct trades.")
+
+
+def _bust_reason(reason: str | None) -> str:
+    from apps.core.errors import invalid
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise invalid("A reason is required.", reason="This field is required.")
+    return reason
+
+
+def _bust_check_trade(trade: Trade) -> None:
+    """Refuse a trade that is no longer active or whose settlement has begun."""
+    from apps.core.errors import invalid_state
+    from apps.settlement.choices import InstructionStatus
+    from apps.settlement.models import SettlementInstruction
+
+    if trade.status != "active":
+        raise invalid_state(
+            f"Trade {trade.pk} is already {trade.status}.", trade=trade.pk, status=trade.status
+        )
+    settled = (
+        SettlementInstruction.objects.filter(trade_id=trade.pk)
+        .exclude(status__in=[InstructionStatus.PENDING, InstructionStatus.FAILED])
+        .values_list("status", flat=True)
+        .first()
+    )
+    if settled is not None:
+        raise invalid_state(
+            f"Trade {trade.pk} has settled ({settled}); it can no longer be busted. "
+            "Book a correcting trade or an adjustment instead.",
+            trade=trade.pk,
+            settlement_status=settled,
+        )
+
+
+def _correction_request(
+    *, trade: Trade, actor: Any, reason: str, kind: str, price: Decimal | None
+) -> Any:
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid, invalid_state
+    from apps.matching.models import CorrectionStatus, TradeCorrection
+
+    _bust_require(actor)
+    reason = _bust_reason(reason)
+    with transaction.atomic():
+        trade = Trade.objects.select_for_update().select_related("instrument").get(pk=trade.pk)
+        _bust_check_trade(trade)
+        if price is not None:
+            instrument = trade.instrument
+            if price <= 0 or not instrument.is_on_tick(price):
+                raise invalid(
+                    f"A price is positive, in steps of {instrument.tick_size.normalize():f}.",
+                    price=f"{price:f}",
+                )
+            if price == trade.price:
+                raise invalid("The corrected price is the trade's price.", price=f"{price:f}")
+        pending = TradeCorrection.objects.filter(
+            trade=trade, status=CorrectionStatus.PENDING_APPROVAL
+        ).first()
+        if pending is not None:
+            raise invalid_state(
+                f"Trade {trade.pk} already has a request waiting for approval ({pending}).",
+                request=pending.pk,
+            )
+        correction = TradeCorrection(
+            trade=trade, kind=kind, price=price, reason=reason, requested_by=actor
+        )
+        stamp(correction, actor=actor, reason=reason)
+        correction.save()
+    return correction
+
+
+def trade_bust_request(*, trade: Trade, actor: Any, reason: str) -> Any:
+    """Ask to bust ``trade``; a different staff member must approve
+    (:func:`trade_correction_approve`). Raises ``permission_denied`` (needs
+    ``matching.bust_trade``), ``invalid`` (no reason) and ``invalid_state`` (not active,
+    settled, or a request already waiting)."""
+    return _correction_request(trade=trade, actor=actor, reason=reason, kind="bust", price=None)
+
+
+def trade_correction_request(*, trade: Trade, actor: Any, reason: str, price: Decimal) -> Any:
+    """Ask to correct ``trade``'s price to ``price`` (same quantity, orders and dates); a
+    different staff member must approve. Errors as :func:`trade_bust_request`, and ``invalid``
+    for a price off the tick or equal to the trade's."""
+    return _correction_request(
+        trade=trade, actor=actor, reason=reason, kind="correction", price=Decimal(price)
+    )
+
+
+def trade_correction_reject(*, correction: Any, actor: Any, reason: str) -> Any:
+    """Refuse a waiting bust or correction (its requester may withdraw it this way)."""
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid_state
+    from apps.matching.models import CorrectionStatus, TradeCorrection
+
+    reason = _bust_reason(reason)
+    if getattr(actor, "pk", None) != correction.requested_by_id:
+        _bust_require(actor)
+    with transaction.atomic():
+        correction = TradeCorrection.objects.select_for_update().get(pk=correction.pk)
+        if correction.status != CorrectionStatus.PENDING_APPROVAL:
+            raise invalid_state(
+                f"This request is already {correction.status}.", status=correction.status
+            )
+        correction.reject()
+        correction.decided_by = actor
+        correction.decided_at = timezone.now()
+        correction.decision_reason = reason
+        stamp(correction, actor=actor, reason=reason)
+        correction.save()
+    return correction
+
+
+def trade_correction_approve(*, correction: Any, actor: Any, reason: str = "") -> Any:
+    """A second staff member approves a waiting bust or correction: it is applied at once, all
+    or nothing (see the section's comment).
+
+    Raises ``permission_denied`` (no ``matching.bust_trade``, or the requester approving their
+    own), ``invalid_state`` (not waiting, the trade no longer active or settled),
+    ``insufficient_position`` / ``insufficient_funds`` (a client no longer holds what the bust
+    takes back: the request stays waiting).
+    """
+    from apps.core.audit import stamp
+    from apps.core.errors import invalid_state, permission_denied
+    from apps.matching.models import CorrectionKind, CorrectionStatus, TradeCorrection
+
+    _bust_require(actor)
+    decision = (reason or "").strip() or "Approved"
+    with transaction.atomic():
+        instrument_id = Trade.objects.values_list("instrument_id", flat=True).get(
+            pk=correction.trade_id
+        )
+        book_lock(instrument_id)
+        correction = TradeCorrection.objects.select_for_update().get(pk=correction.pk)
+        if correction.status != CorrectionStatus.PENDING_APPROVAL:
+            raise invalid_state(
+                f"This request is already {correction.status}.", status=correction.status
+            )
+        if correction.requested_by_id == actor.pk:
+            raise permission_denied("You requested this; a different staff member must approve it.")
+        corrected = correction.kind == CorrectionKind.CORRECTION
+        why = (
+            f"Trade {correction.trade_id} "
+            f"{'corrected to ' + format(correction.price, 'f') if corrected else 'busted'}: "
+            f"{correction.reason}"
+        )
+        reversal, replacement = _trade_unwind(
+            trade_id=correction.trade_id,
+            actor=actor,
+            reason=why,
+            price=correction.price if corrected else None,
+        )
+        correction.apply()
+        correction.decided_by = actor
+        correction.decided_at = timezone.now()
+        correction.decision_reason = decision
+        correction.reversal_entry_id = reversal.pk
+        correction.replacement = replacement
+        stamp(correction, actor=actor, reason=decision)
+        correction.save()
+    return correction
+
+
+def _bust_refusal(exc: Any, trade: Trade, accounts: dict[int, TradingAccount]) -> Exception:
+    """The ledger's refusal of a bust, said in the bust's terms (which client, what's missing)."""
+    from apps.core.errors import ApplicationError
+
+    ledger_account = LedgerAccount.objects.filter(pk=exc.details.get("ledger_account")).first()
+    account = accounts.get(getattr(ledger_account, "owner_id", None))
+    if account is None:
+        return exc
+    if exc.code == "insufficient_position":
+        message = (
+            f"Account {account.number} no longer holds the {trade.quantity.normalize():f} "
+            f"{trade.instrument.symbol} of this trade unsettled ({exc.details.get('available')} "
+            "left): they were sold or are reserved for an open sell order. Cancel that order, "
+            "or bust the later trade first."
+        )
+    else:
+        message = (
+            f"Account {account.number} has used the unsettled proceeds of this trade "
+            f"({exc.details.get('available')} {trade.instrument.currency} left, "
+            f"{exc.details.get('needed')} needed). Cancel its open buy orders, or settle the "
+            "difference with an adjustment first."
+        )
+    return ApplicationError(exc.code, message, {**exc.details, "account": account.number})
+
+
+def _trade_unwind(
+    *, trade_id: int, actor: Any, reason: str, price: Decimal | None
+) -> tuple[Any, Trade | None]:
+    """Bust a trade (and rebook it at ``price`` when given) under the book lock the caller
+    holds. Returns (the reversing ledger entry, the rebooked trade or None)."""
+
+    from apps.core.audit import stamp
+    from apps.core.errors import ApplicationError, ErrorCode, invalid_state
+    from apps.ledger.choices import JournalKind
+    from apps.ledger.models import JournalEntry, Posting
+    from apps.positions.services import FillReversal, positions_reverse_fills
+    from apps.settlement.models import SettlementInstruction
+
+    trade = Trade.objects.select_for_update().select_related("instrument").get(pk=trade_id)
+    _bust_check_trade(trade)
+    instrument = trade.instrument
+    if trade.journal_entry_id is None:
+        raise invalid_state(f"Trade {trade.pk} has no ledger entry to reverse.")
+    entry = JournalEntry.objects.get(pk=trade.journal_entry_id)
+    if JournalEntry.objects.filter(reverses=entry).exists():
+        raise invalid_state(f"The ledger entry of trade {trade.pk} was already reversed.")
+    orders = {
+        o.pk: o
+        for o in Order.objects.select_for_update()
+        .select_related("account", "instrument")
+        .filter(pk__in=[trade.buy_order_id, trade.sell_order_id])
+        .order_by("pk")
+    }
+    buyer, seller = orders[trade.buy_order_id], orders[trade.sell_order_id]
+    fills = {f.side: f for f in Fill.objects.filter(trade=trade)}
+    state, _ = BookState.objects.get_or_create(instrument_id=instrument.pk)
+    state = BookState.objects.select_for_update().get(pk=state.pk)
+    instructions = list(
+        SettlementInstruction.objects.select_for_update().filter(trade_id=trade.pk).order_by("pk")
+    )
+    if any(i.status not in ("pending", "failed") for i in instructions):
+        raise invalid_state(f"Trade {trade.pk} has settled; it can no longer be busted.")
+    currency = instrument.currency
+    q = trade.quantity
+    state.version += 1  # cached books rebuild: orders and the last price change
+
+    # The reversal, then per order: what it gets back, what a rebooked trade takes.
+    lines = Posting.objects.filter(entry=entry).select_related("ledger_account")
+    entries = [
+        EntrySpec(
+            kind=JournalKind.REVERSAL,
+            postings=[(line.ledger_account, -line.amount) for line in lines],
+            memo=reason,
+            reference=entry.reference,
+            idempotency_key=f"reversal:{entry.pk}",
+            actor=actor,
+            reverses=entry,
+        )
+    ]
+    releases: list[EntrySpec] = []
+    returned: dict[int, Decimal] = {}
+    for order, fill in ((buyer, fills["buy"]), (seller, fills["sell"])):
+        returned[order.pk] = fill.notional + fill.fee if order.is_buy else fill.quantity
+        order.filled_quantity -= fill.quantity
+        order.notional_filled -= fill.notional
+        order.fees -= fill.fee
+        order.reserved += returned[order.pk]
+    rebook = None
+    if price is not None:
+        notional = order_selectors.cash_amount(price * q, currency)
+        schedules = order_selectors.fee_schedules()
+
+        def fee(order: Order) -> Decimal:
+            total = order_selectors.order_fee(
+                instrument=instrument,
+                notional=order.notional_filled + notional,
+                quantity=order.filled_quantity + q,
+                schedules=schedules,
+            )
+            return max(total - order.fees, ZERO)
+
+        buyer_fee, seller_fee = fee(buyer), min(fee(seller), notional)
+        need = {buyer.pk: notional + buyer_fee, seller.pk: q}
+        extra = need[buyer.pk] - returned[buyer.pk]
+        if extra > 0:  # the buyer pays more than the bust gave back: from free cash
+            accounts = hold_accounts(buyer)
+            settled = LedgerAccount.objects.get(pk=accounts[Bucket.SETTLED].pk).balance
+            unsettled = LedgerAccount.objects.get(pk=accounts[Bucket.UNSETTLED].pk).balance
+            if settled + unsettled < extra:
+                raise ApplicationError(
+                    ErrorCode.INSUFFICIENT_FUNDS,
+                    f"Account {buyer.account.number} can't pay the {extra:f} {currency} more "
+                    f"that the corrected price costs ({settled + unsettled:f} available).",
+                    {"account": buyer.account.number, "needed": f"{extra:f}"},
+                )
+            from_settled = min(settled, extra)
+            postings = [(accounts[Bucket.RESERVED], extra)]
+            if from_settled:
+                postings.append((accounts[Bucket.SETTLED], -from_settled))
+            if extra - from_settled:
+                postings.append((accounts[Bucket.UNSETTLED], -(extra - from_settled)))
+            buyer.reserved += extra
+            buyer.hold_total += extra
+            buyer.hold_from_unsettled += extra - from_settled
+            entries.append(
+                EntrySpec(
+                    kind="order_hold",
+                    postings=postings,
+                    memo=f"Order {buyer.pk}: cash reserved for trade {trade.pk}'s correction",
+                    reference=f"ORD-{buyer.pk}",
+                    idempotency_key=f"trade-correction:{trade.pk}:hold:{buyer.pk}",
+                    actor=actor,
+                )
+            )
+        rebook = Trade(
+            instrument=instrument,
+            buy_order=buyer,
+            sell_order=seller,
+            price=price,
+            quantity=q,
+            notional=notional,
+            aggressor_side=trade.aggressor_side,
+            trade_date=trade.trade_date,
+            settlement_date=trade.settlement_date,
+            executed_at=trade.executed_at,
+            match_sequence=1,
+            batch=state.version,
+            replaces=trade,
+            status_reason=reason,
+        )
+        paid, received = notional + buyer_fee, notional - seller_fee
+        fees_account = ledger_account_get(
+            house=HouseAccount.FEES, currency=currency, bucket=Bucket.SETTLED
+        )
+        postings = [
+            (hold_accounts(buyer)[Bucket.RESERVED], -paid),
+            (
+                ledger_account_get(
+                    owner=seller.account, currency=currency, bucket=Bucket.UNSETTLED
+                ),
+                received,
+            )
+            if received
+            else None,
+            (fees_account, buyer_fee + seller_fee) if buyer_fee + seller_fee else None,
+            (hold_accounts(seller)[Bucket.RESERVED], -q),
+            (
+                ledger_account_get(
+                    owner=buyer.account, instrument=instrument, bucket=Bucket.UNSETTLED
+                ),
+                q,
+            ),
+        ]
+        entries.append(
+            EntrySpec(
+                kind="trade",
+                postings=[p for p in postings if p is not None],
+                memo=f"{instrument.symbol} {q:f} @ {price:f} (corrects trade {trade.pk})",
+                reference=f"TRD-{instrument.pk}-{rebook.batch}-1",
+                idempotency_key=f"trade-correction:{trade.pk}",
+                actor=actor,
+            )
+        )
+        new_fills = []
+        for order, order_fee, amount in ((buyer, buyer_fee, paid), (seller, seller_fee, q)):
+            order.filled_quantity += q
+            order.notional_filled += notional
+            order.fees += order_fee
+            order.reserved -= amount
+            old = fills[order.side]
+            new_fills.append(
+                Fill(
+                    trade=rebook,
+                    order=order,
+                    account_id=order.account_id,
+                    instrument=instrument,
+                    side=order.side,
+                    liquidity=old.liquidity,
+                    price=price,
+                    quantity=q,
+                    notional=notional,
+                    fee=order_fee,
+                    trade_date=trade.trade_date,
+                    settlement_date=trade.settlement_date,
+                    executed_at=trade.executed_at,
+                )
+            )
+        for order in (buyer, seller):  # what the correction left over goes back
+            surplus = returned[order.pk] - need[order.pk]
+            if surplus > 0:
+                releases.append(_bust_release(order, surplus, trade, actor))
+    else:
+        for order in (buyer, seller):
+            # A finished order's hold goes back to the client; an open one keeps it and works
+            # on for the quantity the bust gave back.
+            if not order.is_open:
+                releases.append(_bust_release(order, returned[order.pk], trade, actor))
+    for order in (buyer, seller):
+        order.average_price = (
+            (order.notional_filled / order.filled_quantity).quantize(Decimal("0.00000001"))
+            if order.filled_quantity
+            else None
+        )
+
+    accounts_by_id = {buyer.account_id: buyer.account, seller.account_id: seller.account}
+    try:
+        posted = journal_post_batch(entries=[*entries, *releases])
+    except ApplicationError as exc:
+        if exc.code in ("insufficient_position", "insufficient_funds"):
+            raise _bust_refusal(exc, trade, accounts_by_id) from exc
+        raise
+    reversal = posted[0]
+
+    # Positions: undo the old fills, then (a correction) apply the new ones.
+    positions_reverse_fills(
+        reversals=[
+            FillReversal(
+                account_id=f.account_id,
+                instrument_id=instrument.pk,
+                side=f.side,
+                quantity=f.quantity,
+                fill_id=f.pk,
+            )
+            for f in (fills["sell"], fills["buy"])
+        ],
+        actor=actor,
+        reason=reason,
+    )
+    for instruction in instructions:
+        instruction.cancel()
+        instruction.status_reason = reason
+        stamp(instruction, actor=actor, reason=reason)
+        instruction.save()
+    if rebook is not None:
+        rebook.journal_entry_id = posted[len(entries) - 1].pk
+        stamp(rebook, actor=actor, reason=reason)
+        rebook.save()
+        for fill in new_fills:
+            fill.trade = rebook
+        Fill.objects.bulk_create(new_fills)
+        method = (
+            TradingAccount.objects.filter(pk=seller.account_id)
+            .values_list("lot_relief_method", flat=True)
+            .get()
+        )
+        positions_apply(
+            changes=[
+                PositionChange(
+                    account_id=f.account_id,
+                    instrument_id=instrument.pk,
+                    side=f.side,
+                    quantity=f.quantity,
+                    amount=f.notional + f.fee if f.side == OrderSide.BUY else f.notional - f.fee,
+                    on=f.trade_date,
+                    reference=f"FILL-{f.pk}",
+                    fill_id=f.pk,
+                    lot_ids=() if f.side == OrderSide.BUY else tuple(seller.lot_ids or ()),
+                    lot_method=method or "fifo",
+                )
+                for f in new_fills
+            ]
+        )
+        instructions_create(fills=new_fills, currency=currency)
+    for order in (buyer, seller):
+        stamp(order, actor=actor, reason=reason)
+        order.save()
+    trade.status = "corrected" if rebook is not None else "busted"
+    trade.status_reason = reason
+    stamp(trade, actor=actor, reason=reason)
+    trade.save(update_fields=["status", "status_reason"])
+    latest = (
+        Trade.objects.filter(instrument=instrument, status="active")
+        .order_by("-executed_at", "-id")
+        .first()
+    )
+    state.last_price = latest.price if latest else None
+    state.last_quantity = latest.quantity if latest else None
+    state.last_trade_at = latest.executed_at if latest else None
+    state.save()
+    order_changed.send(sender=Order, orders=[buyer, seller])
+    logger.info("trade %s %s by %s", trade.pk, trade.status, getattr(actor, "pk", None))
+    return reversal, rebook
+
+
+def _bust_release(order: Order, amount: Decimal, trade: Trade, actor: Any) -> EntrySpec:
+    """The entry giving ``amount`` of what a bust returned to ``order``'s hold back to the
+    client (unsettled first, up to what the hold took from there)."""
+    import dataclasses
+
+    spec = hold_release_spec(order, amount, hold_accounts(order), why=f"trade {trade.pk} bust")
+    return dataclasses.replace(
+        spec, idempotency_key=f"trade-bust:{trade.pk}:release:{order.pk}", actor=actor
+    )

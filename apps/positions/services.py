@@ -558,3 +558,121 @@ def securities_transfer_reject(*, transfer, actor, reason: str, enforce_permissi
         stamp(transfer, actor=actor, reason=reason)
         transfer.save()
     return transfer
+
+
+# --- Reversing fills (trade busts and corrections) -------------------------------------------
+# A busted trade never happened: the buyer's tax lot from that fill goes away and the seller's
+# relieved lots get their shares and cost back, with the realized gain undone. Settled
+# quantities don't change: a trade is busted only before it settles.
+
+
+@dataclass(frozen=True)
+class FillReversal:
+    """One fill to undo, as :func:`positions_apply` recorded it (lots by ``FILL-<id>``,
+    reliefs by ``fill_id``)."""
+
+    account_id: int
+    instrument_id: int
+    side: str  # "buy" or "sell"
+    quantity: Decimal
+    fill_id: int
+
+
+def positions_reverse_fills(
+    *, reversals: Sequence[FillReversal], actor=None, reason: str = ""
+) -> list[Position]:
+    """Undo fills' effects on positions and tax lots, in the caller's transaction.
+
+    A buy's lot must still be whole (none of it sold since): otherwise ``insufficient_position``
+    (bust the later sale first). A sell's reliefs are given back to their lots with their cost
+    and their gain taken off realized P&L. Returns the positions changed.
+    """
+    from apps.core.audit import stamp
+    from apps.core.errors import ApplicationError, ErrorCode, invalid_state
+
+    if not reversals:
+        return []
+    keys = sorted({(r.account_id, r.instrument_id) for r in reversals})
+    with transaction.atomic():
+        positions = {
+            (p.account_id, p.instrument_id): p
+            for p in Position.objects.select_for_update(of=("self",))
+            .select_related("account", "instrument")
+            .filter(account_id__in={a for a, _ in keys}, instrument_id__in={i for _, i in keys})
+            .order_by("account_id", "instrument_id")
+            if (p.account_id, p.instrument_id) in set(keys)
+        }
+        for reversal in reversals:
+            position = positions.get((reversal.account_id, reversal.instrument_id))
+            if position is None:
+                raise invalid_state(
+                    f"Account {reversal.account_id} has no position in instrument "
+                    f"{reversal.instrument_id} to reverse fill {reversal.fill_id} from.",
+                    fill_id=reversal.fill_id,
+                )
+            if reversal.side == "buy":
+                lot = (
+                    TaxLot.objects.select_for_update()
+                    .filter(position=position, source_reference=f"FILL-{reversal.fill_id}")
+                    .first()
+                )
+                if lot is None:
+                    raise invalid_state(
+                        f"No tax lot of fill {reversal.fill_id}.", fill_id=reversal.fill_id
+                    )
+                if (
+                    lot.quantity != lot.original_quantity
+                    or lot.quantity != reversal.quantity
+                    or lot.reliefs.exists()
+                ):
+                    raise ApplicationError(
+                        ErrorCode.INSUFFICIENT_POSITION,
+                        f"Account {position.account.number} has since sold "
+                        f"{(lot.original_quantity - lot.quantity).normalize():f} of the "
+                        f"{lot.original_quantity.normalize():f} {position.instrument.symbol} "
+                        "bought in this trade; bust that sale first.",
+                        {
+                            "account": position.account.number,
+                            "lot": lot.pk,
+                            "open_quantity": f"{lot.quantity:f}",
+                            "bought": f"{lot.original_quantity:f}",
+                        },
+                    )
+                position.quantity -= lot.quantity
+                lot.delete()
+            else:
+                reliefs = list(
+                    LotRelief.objects.select_for_update()
+                    .select_related("lot")
+                    .filter(position=position, fill_id=reversal.fill_id)
+                    .order_by("pk")
+                )
+                if sum((r.quantity for r in reliefs), ZERO) != reversal.quantity:
+                    raise invalid_state(
+                        f"The lot reliefs of fill {reversal.fill_id} don't add up to its "
+                        "quantity; the position needs a look before the bust.",
+                        fill_id=reversal.fill_id,
+                    )
+                for relief in reliefs:
+                    lot = TaxLot.objects.select_for_update().get(pk=relief.lot_id)
+                    lot.quantity += relief.quantity
+                    lot.cost += relief.cost
+                    lot.save(update_fields=["quantity", "cost"])
+                    if relief.term == GainTerm.LONG:
+                        position.realized_long_term -= relief.gain
+                    else:
+                        position.realized_short_term -= relief.gain
+                    position.realized_pnl -= relief.gain
+                    position.quantity += relief.quantity
+                    relief.delete()
+        for position in positions.values():
+            position.cost_basis = sum(
+                TaxLot.objects.filter(position=position, quantity__gt=0).values_list(
+                    "cost", flat=True
+                ),
+                ZERO,
+            )
+            _average(position)
+            stamp(position, actor=actor, reason=reason)
+            position.save()
+    return list(positions.values())
