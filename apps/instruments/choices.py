@@ -57,3 +57,40 @@ DEFAULT_SETTLEMENT_CYCLE: dict[str, int] = {
 # Asset classes that are securities with an ISIN or CUSIP; commodities and private company
 # shares may have neither.
 IDENTIFIER_REQUIRED = {AssetClass.EQUITY, AssetClass.ETF, AssetClass.BOND, AssetClass.FUND}
+
+
+# --- Corporate actions ----------------------------------------------------------------------
+
+
+class CorporateActionKind(models.TextChoices):
+    CASH_DIVIDEND = "cash_dividend", "Cash dividend"
+    SPLIT = "split", "Stock split"
+    REVERSE_SPLIT = "reverse_split", "Reverse split"
+    SYMBOL_CHANGE = "symbol_change", "Symbol change"
+
+
+class CorporateActionStatus(models.TextChoices):
+    """draft (entered, not public) -> announced (clients see it) -> approved (a second staff
+    member checked the terms) -> processed (books changed, final); cancelled before that."""
+
+    DRAFT = "draft", "Draft"
+    ANNOUNCED = "announced", "Announced"
+    APPROVED = "approved", "Approved"
+    PROCESSED = "processed", "Processed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class OpenOrderPolicy(models.TextChoices):
+    """What a split does to the instrument's open orders."""
+
+    ADJUST = "adjust", "Adjust price and quantity"
+    CANCEL = "cancel", "Cancel and release holds"
+
+
+SPLIT_KINDS = (CorporateActionKind.SPLIT, CorporateActionKind.REVERSE_SPLIT)
+# What clients see: everything but drafts and cancelled entries.
+PUBLIC_CORPORATE_ACTION_STATUSES = (
+    CorporateActionStatus.ANNOUNCED,
+    CorporateActionStatus.APPROVED,
+    CorporateActionStatus.PROCESSED,
+)

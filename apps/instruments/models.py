@@ -4,8 +4,10 @@ instruments, trading calendars and sessions, halts, corporate-action records.
 
 from __future__ import annotations
 
+import math
 import uuid
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import models
@@ -14,7 +16,15 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from apps.core.audit import audit_history
-from apps.instruments.choices import AssetClass, ClosureKind, HaltKind, InstrumentStatus
+from apps.instruments.choices import (
+    SPLIT_KINDS,
+    AssetClass,
+    ClosureKind,
+    CorporateActionKind,
+    CorporateActionStatus,
+    HaltKind,
+    InstrumentStatus,
+)
 
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -362,3 +372,297 @@ class InstrumentHalt(models.Model):
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+
+# --- Corporate actions ----------------------------------------------------------------------
+
+EIGHT_PLACES = Decimal("0.00000001")
+
+
+def _floor_to(value: Fraction, step: Decimal) -> Decimal:
+    """The largest multiple of ``step`` at or below ``value``."""
+    return Decimal(math.floor(value / Fraction(step))) * step
+
+
+def _ceil_to(value: Fraction, step: Decimal) -> Decimal:
+    return Decimal(math.ceil(value / Fraction(step))) * step
+
+
+class CorporateAction(ConcurrentTransitionMixin, models.Model):
+    """An event of an instrument's issuer that changes what its holders own: a cash dividend,
+    a split or reverse split, a symbol change.
+
+    draft -> announced -> approved -> processed, or cancelled before processing. A staff
+    member enters the terms; a different one approves them (four-eyes: neither the one who
+    entered nor the last one who edited them); processing changes the books once (the
+    services lock the row and check the state; ledger entries carry idempotency keys).
+
+    Dividends: ``amount_per_share`` in ``currency`` to the holders of record on
+    ``record_date`` (trades settled by then), paid on ``pay_date`` (``effective_date``).
+    Splits: ``ratio_new`` shares for every ``ratio_old`` (2-for-1, 3-for-2; 1-for-10 is a
+    reverse split) from ``effective_date``; a fraction of a share left over is paid in cash at
+    ``cash_in_lieu_price``. Symbol changes: the instrument keeps its id, history, positions
+    and orders, and trades as ``new_symbol`` from ``effective_date``; ``old_symbol`` keeps
+    the symbol it had.
+    """
+
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="corporate_actions"
+    )
+    kind = models.CharField(max_length=16, choices=CorporateActionKind.choices)
+    status = FSMField(
+        max_length=16,
+        choices=CorporateActionStatus.choices,
+        default=CorporateActionStatus.DRAFT,
+        protected=True,
+    )
+    description = models.CharField(
+        max_length=200, blank=True, default="", help_text="What clients read, e.g. 'Q3 dividend'."
+    )
+    effective_date = models.DateField(
+        help_text="Pay date of a dividend; first day on the new terms for a split or symbol."
+    )
+    # Cash dividends
+    ex_date = models.DateField(null=True, blank=True)
+    record_date = models.DateField(null=True, blank=True)
+    pay_date = models.DateField(null=True, blank=True)
+    amount_per_share = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    # Splits and reverse splits
+    ratio_new = models.PositiveIntegerField(
+        null=True, blank=True, help_text="New shares for every `ratio_old` held (3 in 3-for-2)."
+    )
+    ratio_old = models.PositiveIntegerField(null=True, blank=True, help_text="2 in 3-for-2.")
+    cash_in_lieu_price = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="Price per post-split share paid for fractions of a share.",
+    )
+    new_tick_size = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="The instrument's tick size from the effective date, when it changes.",
+    )
+    # Symbol changes
+    old_symbol = models.CharField(max_length=16, blank=True, default="")
+    new_symbol = models.CharField(max_length=16, blank=True, default="")
+    new_name = models.CharField(max_length=200, blank=True, default="")
+    # Workflow
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_at = models.DateTimeField(auto_now_add=True)
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    announced_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    processed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.TextField(blank=True, default="")
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="What processing did: accounts, totals, orders."
+    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = audit_history(excluded_fields=["summary"])
+
+    class Meta:
+        ordering = ["-effective_date", "-pk"]
+        permissions = [
+            ("approve_corporateaction", "Can approve corporate actions entered by others"),
+            ("process_corporateaction", "Can process approved corporate actions"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=CorporateActionKind.CASH_DIVIDEND)
+                | (
+                    Q(ex_date__isnull=False)
+                    & Q(record_date__isnull=False)
+                    & Q(pay_date__isnull=False)
+                    & Q(record_date__lt=models.F("pay_date"))
+                    & Q(effective_date=models.F("pay_date"))
+                    & Q(amount_per_share__gt=0)
+                    & ~Q(currency="")
+                ),
+                name="corporate_action_dividend_terms",
+                violation_error_message="A dividend needs its dates (record before pay), a "
+                "positive amount per share and a currency.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=CorporateActionKind.SPLIT)
+                | Q(ratio_old__gt=0, ratio_new__gt=models.F("ratio_old")),
+                name="corporate_action_split_ratio",
+                violation_error_message="A split gives more new shares than old ones.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=CorporateActionKind.REVERSE_SPLIT)
+                | Q(ratio_new__gt=0, ratio_old__gt=models.F("ratio_new")),
+                name="corporate_action_reverse_split_ratio",
+                violation_error_message="A reverse split gives fewer new shares than old ones.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=CorporateActionKind.SYMBOL_CHANGE) | ~Q(new_symbol=""),
+                name="corporate_action_symbol_change_symbol",
+                violation_error_message="A symbol change needs the new symbol.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_in_lieu_price__isnull=True) | Q(cash_in_lieu_price__gt=0),
+                name="corporate_action_cash_in_lieu_positive",
+            ),
+            models.UniqueConstraint(
+                fields=["entered_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="corporate_action_idempotency",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "effective_date"], name="corporate_action_due"),
+            models.Index(fields=["instrument", "effective_date"], name="corporate_action_instr"),
+        ]
+
+    def __str__(self) -> str:
+        symbol = self.symbol if self.instrument_id else ""
+        return f"{self.reference} {self.get_kind_display()} {symbol}".strip()
+
+    @property
+    def reference(self) -> str:
+        """The ``reference`` of this action's journal entries and lot reliefs."""
+        return f"CA-{self.pk}"
+
+    @property
+    def symbol(self) -> str:
+        return self.old_symbol or self.instrument.symbol
+
+    @property
+    def is_split(self) -> bool:
+        return self.kind in SPLIT_KINDS
+
+    @property
+    def ratio(self) -> Fraction:
+        """New shares per old share (3/2 for a 3-for-2 split)."""
+        return Fraction(self.ratio_new, self.ratio_old)
+
+    @property
+    def ratio_display(self) -> str:
+        return f"{self.ratio_new}-for-{self.ratio_old}" if self.is_split else ""
+
+    @property
+    def terms_display(self) -> str:
+        """The terms in one line, as clients and staff read them."""
+        if self.kind == CorporateActionKind.CASH_DIVIDEND:
+            return (
+                f"{self.amount_per_share.normalize():f} {self.currency} per share; ex-date "
+                f"{self.ex_date}, record date {self.record_date}, paid {self.pay_date}"
+            )
+        if self.is_split:
+            return f"{self.ratio_display} from {self.effective_date}"
+        return f"{self.old_symbol or self.instrument.symbol} becomes {self.new_symbol} from " + str(
+            self.effective_date
+        )
+
+    # --- Arithmetic of a split (pure) ---------------------------------------------------------
+
+    def split_quantity(self, quantity: Decimal, lot_size: Decimal) -> tuple[Decimal, Decimal]:
+        """(whole lots held after the split, the fraction left over to pay in cash) for a
+        holding of ``quantity``; the fraction is cut to 8 decimal places."""
+        exact = Fraction(quantity) * self.ratio
+        held = _floor_to(exact, lot_size)
+        fraction = _floor_to(exact - Fraction(held), EIGHT_PLACES)
+        return held, fraction
+
+    def split_price(self, price: Decimal, tick_size: Decimal, *, up: bool) -> Decimal:
+        """``price`` on the post-split basis, rounded to ``tick_size`` (up or down)."""
+        exact = Fraction(price) / self.ratio
+        return _ceil_to(exact, tick_size) if up else _floor_to(exact, tick_size)
+
+    # --- State machine (guards only; services lock, check four-eyes, audit and save) ----------
+
+    @transition(
+        field=status, source=CorporateActionStatus.DRAFT, target=CorporateActionStatus.ANNOUNCED
+    )
+    def announce(self) -> None:
+        """Published to clients."""
+
+    @transition(
+        field=status,
+        source=[CorporateActionStatus.DRAFT, CorporateActionStatus.ANNOUNCED],
+        target=CorporateActionStatus.APPROVED,
+        permission="instruments.approve_corporateaction",
+    )
+    def approve(self) -> None:
+        """A second staff member checked the terms; processing may run from the date."""
+
+    @transition(
+        field=status,
+        source=CorporateActionStatus.APPROVED,
+        target=CorporateActionStatus.PROCESSED,
+        permission="instruments.process_corporateaction",
+    )
+    def process(self) -> None:
+        """The books changed: cash paid, holdings split, or the symbol changed."""
+
+    @transition(
+        field=status,
+        source=[
+            CorporateActionStatus.DRAFT,
+            CorporateActionStatus.ANNOUNCED,
+            CorporateActionStatus.APPROVED,
+        ],
+        target=CorporateActionStatus.CANCELLED,
+    )
+    def cancel(self) -> None:
+        """Withdrawn before processing (the issuer cancelled it, or it was entered wrong)."""
+
+
+class CorporateActionEntitlement(models.Model):
+    """What one account received from a processed corporate action.
+
+    Dividends: the holding of record (``quantity``), gross, tax withheld and net cash.
+    Splits: the holding before (``quantity``) and after (``new_quantity``), the fraction
+    paid in cash (``fraction``, its cash in ``gross`` = ``net``). ``journal_entry_id`` is the
+    ledger entry that paid the cash or moved the shares.
+    """
+
+    action = models.ForeignKey(
+        CorporateAction, on_delete=models.PROTECT, related_name="entitlements"
+    )
+    account = models.ForeignKey(
+        "accounts.TradingAccount", on_delete=models.PROTECT, related_name="+"
+    )
+    quantity = models.DecimalField(max_digits=24, decimal_places=8)
+    new_quantity = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    fraction = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal(0))
+    gross = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal(0))
+    withholding = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal(0))
+    withholding_rate = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal(0))
+    net = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal(0))
+    currency = models.CharField(max_length=3, blank=True, default="")
+    journal_entry_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "account"], name="corporate_action_entitlement_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "created_at"], name="entitlement_account")]
+
+    def __str__(self) -> str:
+        return f"{self.action.reference} for {self.account_id}"

@@ -744,3 +744,199 @@ def _published(order: Order) -> None:
     from apps.orders.signals import order_changed
 
     order_changed.send(sender=Order, orders=[order])
+
+
+# --- Splits (corporate actions) -------------------------------------------------------------
+# A split changes what every open order of the instrument means. By policy the order is either
+# adjusted (limit and stop prices divided by the ratio, rounded to the tick so the order is
+# never more aggressive than before: a buy's limit down, a sell's up, stops the other way; the
+# unfilled quantity multiplied and rounded down to the lot; what has filled stays as it traded;
+# time priority kept) or cancelled with its hold released. A buy's cash hold shrinks to what the
+# adjusted order needs; if it would need more (a per-share fee on more shares), the hold stays
+# and the firm absorbs the difference, as the matching pipeline's rounding guard does.
+
+
+@dataclass(frozen=True)
+class OrderSplitTerms:
+    """An open order on the post-split basis, or why it is cancelled instead."""
+
+    cancel: bool
+    why: str = ""
+    quantity: Decimal = ZERO
+    leaves: Decimal = ZERO
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    protection_price: Decimal | None = None
+
+
+def _split_step(value: Any, step: Decimal, *, up: bool) -> Decimal:
+    """``value`` (a Fraction) rounded to a multiple of ``step``, up or down."""
+    import math
+    from fractions import Fraction
+
+    units = value / Fraction(step)
+    return Decimal(math.ceil(units) if up else math.floor(units)) * step
+
+
+def order_split_terms(
+    *, order: Order, ratio: Any, tick_size: Decimal, lot_size: Decimal, policy: str
+) -> OrderSplitTerms:
+    """What ``order`` becomes in a split of ``ratio`` (a Fraction: new shares per old share)
+    under ``policy`` ("adjust" or "cancel"). Pure: reads the order, writes nothing."""
+    from fractions import Fraction
+
+    if policy != "adjust":
+        return OrderSplitTerms(cancel=True, why="open orders are cancelled for this split")
+    if order.type == OrderType.MARKET:
+        return OrderSplitTerms(cancel=True, why="market orders are not carried over a split")
+    leaves = _split_step(
+        Fraction(order.quantity - order.filled_quantity) * ratio, lot_size, up=False
+    )
+    if leaves <= 0:
+        return OrderSplitTerms(cancel=True, why="less than one lot is left after the split")
+    buy = order.side == OrderSide.BUY
+
+    def price(value: Decimal | None, *, up: bool) -> Decimal | None:
+        if value is None:
+            return None
+        return _split_step(Fraction(value) / ratio, tick_size, up=up)
+
+    limit = price(order.limit_price, up=not buy)
+    stop = price(order.stop_price, up=buy)
+    protection = price(order.protection_price, up=not buy)
+    if any(p is not None and p <= 0 for p in (limit, stop, protection)):
+        return OrderSplitTerms(cancel=True, why="its price is below one tick after the split")
+    return OrderSplitTerms(
+        cancel=False,
+        quantity=order.filled_quantity + leaves,
+        leaves=leaves,
+        limit_price=limit,
+        stop_price=stop,
+        protection_price=protection,
+    )
+
+
+@dataclass
+class SplitOrdersResult:
+    """What :func:`orders_split_adjust` changed. ``entries`` are ledger entries the caller
+    posts first in its batch (cash holds shrunk, holds of cancelled orders released);
+    ``share_holds`` are, per account, the change of its reserved shares and of the part of
+    them taken from unsettled shares, for the caller to book with the split's own entry."""
+
+    adjusted: list[Order]
+    cancelled: list[Order]
+    entries: list[EntrySpec]
+    share_holds: dict[int, tuple[Decimal, Decimal]]
+
+
+def orders_split_adjust(
+    *,
+    instrument: Instrument,
+    ratio: Any,
+    tick_size: Decimal,
+    policy: str,
+    reference: str,
+    reason: str,
+    actor: User | None = None,
+    now: dt.datetime | None = None,
+) -> SplitOrdersResult:
+    """Adjust or cancel (by ``policy``) every open order of ``instrument`` for a split of
+    ``ratio`` new shares per old share (see :func:`order_split_terms`).
+
+    Runs in the caller's transaction, which holds :func:`book_lock` for the instrument and
+    posts ``entries`` before its own. Invalidates the workers' cached books, puts the book's
+    last price on the new basis, and tells clients about every order changed.
+    """
+    from dataclasses import replace
+
+    from django.apps import apps
+
+    now = now or timezone.now()
+    orders = list(
+        Order.objects.select_for_update()
+        .select_related("account", "instrument")
+        .filter(instrument=instrument, status__in=OPEN_ORDER_STATUSES)
+        .order_by("pk")
+    )
+    schedules = selectors.fee_schedules()
+    result = SplitOrdersResult(adjusted=[], cancelled=[], entries=[], share_holds={})
+    for order in orders:
+        terms = order_split_terms(
+            order=order,
+            ratio=ratio,
+            tick_size=tick_size,
+            lot_size=instrument.lot_size,
+            policy=policy,
+        )
+        if terms.cancel:
+            release = _end(
+                order,
+                how="cancel",
+                source=CancelSource.STAFF,
+                reason=f"{reason}: {terms.why}.",
+                now=now,
+            )
+            if release is not None:
+                result.entries.append(
+                    replace(release, idempotency_key=f"order:{order.pk}:{reference}:cancel")
+                )
+            result.cancelled.append(order)
+            stamp(order, actor=actor, reason=f"{reason}: cancelled, {terms.why}")
+        else:
+            order.quantity = terms.quantity
+            order.limit_price = terms.limit_price
+            order.stop_price = terms.stop_price
+            order.protection_price = terms.protection_price
+            if order.side == OrderSide.BUY:
+                sizing = (
+                    terms.limit_price
+                    if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+                    else terms.protection_price
+                )
+                notional = selectors.cash_amount(sizing * terms.leaves, instrument.currency)
+                need = notional + selectors.order_fee(
+                    instrument=instrument,
+                    notional=notional,
+                    quantity=terms.leaves,
+                    schedules=schedules,
+                )
+                if need < order.reserved:
+                    release = hold_release_spec(
+                        order, order.reserved - need, hold_accounts(order), why="adjusted"
+                    )
+                    result.entries.append(
+                        replace(
+                            release,
+                            memo=f"Order {order.pk} adjusted for a split: hold reduced",
+                            idempotency_key=f"order:{order.pk}:{reference}:adjust",
+                        )
+                    )
+            else:
+                held, from_unsettled = order.reserved, order.hold_from_unsettled
+                order.reserved = terms.leaves
+                order.hold_total += order.reserved - held
+                order.hold_from_unsettled = min(from_unsettled, order.reserved)
+                reserved_change, unsettled_change = result.share_holds.get(
+                    order.account_id, (ZERO, ZERO)
+                )
+                result.share_holds[order.account_id] = (
+                    reserved_change + order.reserved - held,
+                    unsettled_change + from_unsettled - order.hold_from_unsettled,
+                )
+            result.adjusted.append(order)
+            stamp(order, actor=actor, reason=f"{reason}: adjusted")
+        order.save()
+        _published(order)
+    book_changed(instrument.pk)
+    book_state = apps.get_model("matching", "BookState")
+    state = book_state.objects.select_for_update().filter(instrument_id=instrument.pk).first()
+    if state is not None and state.last_price is not None:
+        from fractions import Fraction
+
+        state.last_price = _split_step(Fraction(state.last_price) / ratio, tick_size, up=False)
+        if state.last_quantity is not None:
+            state.last_quantity = _split_step(
+                Fraction(state.last_quantity) * ratio, instrument.lot_size, up=False
+            )
+        state.save(update_fields=["last_price", "last_quantity", "updated_at"])
+    return result

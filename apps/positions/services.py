@@ -676,3 +676,188 @@ def positions_reverse_fills(
             stamp(position, actor=actor, reason=reason)
             position.save()
     return list(positions.values())
+
+
+# --- Splits (corporate actions) -------------------------------------------------------------
+# A split multiplies every open lot's quantity by the ratio and keeps its cost, so the cost per
+# share divides by the ratio and the position's cost basis is unchanged. A fraction of a share
+# left over is sold for cash in lieu: it comes out of the lots holding fractions of a lot step
+# (largest fraction first), each giving up its cost in proportion, with the realized gain
+# (short or long term by the lot's age). Pending settlement instructions keep their traded
+# quantities, so the settled quantity moves by the same amount as the quantity.
+
+
+@dataclass(frozen=True)
+class SplitAdjustment:
+    """One account's holding in a split: ``quantity`` before (the ledger's), whole lot steps
+    after (``new_quantity``), the ``fraction`` of a share paid in cash and the cash
+    (``proceeds``)."""
+
+    account_id: int
+    quantity: Decimal
+    new_quantity: Decimal
+    fraction: Decimal
+    proceeds: Decimal
+
+
+def _split_lots(lots: list[TaxLot], ratio, target: Decimal) -> list[Decimal]:
+    """Each lot's quantity times ``ratio`` to 8 places, summing exactly to ``target``: cut
+    down, then the last units of 0.00000001 go to the lots that lost the most."""
+    import math
+    from fractions import Fraction
+
+    exact = [Fraction(lot.quantity) * ratio for lot in lots]
+    units = [math.floor(value * 10**8) for value in exact]
+    missing = int(target / CENT8) - sum(units)
+    if not 0 <= missing <= len(lots):
+        raise ValueError("the lots don't add up to the position")
+    by_remainder = sorted(
+        range(len(lots)), key=lambda i: (-(exact[i] * 10**8 - units[i]), lots[i].acquired_on, i)
+    )
+    for i in by_remainder[:missing]:
+        units[i] += 1
+    return [Decimal(u) * CENT8 for u in units]
+
+
+def positions_split(
+    *,
+    instrument_id: int,
+    ratio,
+    lot_size: Decimal,
+    adjustments: Sequence[SplitAdjustment],
+    on: dt.date,
+    reference: str,
+    actor=None,
+) -> dict[int, Decimal]:
+    """Put the instrument's positions and tax lots on the post-split basis (``ratio``: a
+    Fraction, new shares per old share) in the caller's transaction; returns the realized
+    gain of each account's cash in lieu.
+
+    Every position holding the instrument must have an adjustment whose ``quantity`` is the
+    position's: otherwise ``invalid_state`` (the position and the ledger disagree; reconcile
+    first).
+    """
+    from django.db.models import Q
+    from simple_history.utils import bulk_update_with_history
+
+    from apps.core.errors import invalid_state
+
+    by_account = {a.account_id: a for a in adjustments}
+    positions = list(
+        Position.objects.select_for_update()
+        .filter(instrument_id=instrument_id)
+        .filter(Q(quantity__gt=0) | Q(account_id__in=list(by_account)))
+        .order_by("account_id", "instrument_id")
+    )
+    found = {p.account_id for p in positions}
+    disagree = [a.account_id for a in adjustments if a.quantity and a.account_id not in found]
+    for position in positions:
+        adjustment = by_account.get(position.account_id)
+        if position.quantity != (adjustment.quantity if adjustment else ZERO):
+            disagree.append(position.account_id)
+    if disagree:
+        raise invalid_state(
+            "Positions and the ledger disagree on this instrument; reconcile them before the "
+            "split.",
+            accounts=sorted(set(disagree)),
+        )
+    lots_by_position: dict[int, list[TaxLot]] = defaultdict(list)
+    for lot in (
+        TaxLot.objects.select_for_update()
+        .filter(position__in=positions, quantity__gt=0)
+        .order_by("acquired_on", "pk")
+    ):
+        lots_by_position[lot.position_id].append(lot)
+    gains: dict[int, Decimal] = {}
+    changed_lots: list[TaxLot] = []
+    reliefs: list[LotRelief] = []
+    for position in positions:
+        adjustment = by_account.get(position.account_id)
+        if adjustment is None or not position.quantity:
+            continue
+        lots = lots_by_position[position.pk]
+        try:
+            scaled = _split_lots(lots, ratio, adjustment.new_quantity + adjustment.fraction)
+        except ValueError as exc:
+            raise invalid_state(
+                "The tax lots of a position don't add up to its quantity; reconcile it before "
+                "the split.",
+                accounts=[position.account_id],
+            ) from exc
+        for lot, quantity in zip(lots, scaled, strict=True):
+            if lot.quantity == lot.original_quantity:
+                lot.original_quantity = quantity
+            else:
+                lot.original_quantity = _q(
+                    lot.original_quantity * ratio.numerator / ratio.denominator
+                )
+            lot.quantity = quantity
+            changed_lots.append(lot)
+        left, proceeds_left = adjustment.fraction, adjustment.proceeds
+        gain_total = cost_total = ZERO
+        fractional = sorted(
+            (lot for lot in lots if lot.quantity % lot_size),
+            key=lambda lot: (-(lot.quantity % lot_size), lot.acquired_on, lot.pk),
+        )
+        for lot in fractional + [lot for lot in lots if lot not in fractional]:
+            if left <= 0:
+                break
+            take = min(left, lot.quantity % lot_size or lot.quantity)
+            cost = lot.cost if take == lot.quantity else _q(lot.cost * take / lot.quantity)
+            proceeds = proceeds_left if take == left else _q(proceeds_left * take / left)
+            term = GainTerm.LONG if on - lot.acquired_on > LONG_TERM_AFTER else GainTerm.SHORT
+            reliefs.append(
+                LotRelief(
+                    lot=lot,
+                    position=position,
+                    reference=reference,
+                    sold_on=on,
+                    quantity=take,
+                    cost=cost,
+                    proceeds=proceeds,
+                    gain=proceeds - cost,
+                    term=term,
+                )
+            )
+            lot.quantity -= take
+            lot.cost -= cost
+            if term == GainTerm.LONG:
+                position.realized_long_term += proceeds - cost
+            else:
+                position.realized_short_term += proceeds - cost
+            position.realized_pnl += proceeds - cost
+            gain_total += proceeds - cost
+            cost_total += cost
+            left -= take
+            proceeds_left -= proceeds
+        gains[position.account_id] = gain_total
+        position.settled_quantity += adjustment.new_quantity - position.quantity
+        position.quantity = adjustment.new_quantity
+        position.cost_basis -= cost_total
+        _average(position)
+        position.updated_at = timezone.now()
+        position._change_reason = reference
+        if actor is not None and getattr(actor, "pk", None):
+            position._history_user = actor
+    TaxLot.objects.bulk_update(changed_lots, ["quantity", "original_quantity", "cost"])
+    for relief in reliefs:
+        relief.lot_id = relief.lot.pk
+    LotRelief.objects.bulk_create(reliefs)
+    bulk_update_with_history(
+        [p for p in positions if p.account_id in gains],
+        Position,
+        [
+            "quantity",
+            "settled_quantity",
+            "cost_basis",
+            "average_cost",
+            "realized_pnl",
+            "realized_short_term",
+            "realized_long_term",
+            "updated_at",
+        ],
+        batch_size=500,
+        default_change_reason=reference,
+        default_user=actor if getattr(actor, "pk", None) else None,
+    )
+    return gains
