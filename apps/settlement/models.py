@@ -220,8 +220,15 @@ class SettlementCalendar(SettlementInstruction):
         verbose_name_plural = "settlement calendar"
 
 
+class FailedManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(status=InstructionStatus.FAILED)
+
+
 class FailQueue(SettlementInstruction):
     """Failed instructions waiting for staff: retry, buy in, or cancel (four-eyes)."""
+
+    objects = FailedManager()
 
     class Meta:
         proxy = True

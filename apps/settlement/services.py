@@ -836,6 +836,23 @@ def settlement_runs_due(*, now: dt.datetime | None = None) -> list[SettlementRun
     return runs
 
 
+def settlement_run_request(
+    *, run_date: dt.date, calendar: TradingCalendar | None, actor: Any, reason: str
+) -> None:
+    """Staff ask for a run of a date (a first run, or the resumption of one that stopped); it
+    runs on the settlement queue once this transaction commits."""
+    from apps.core.services import outbox_enqueue
+
+    reason = _require_reason(reason)
+    _require_perm(actor, "settlement.start_settlementrun", "start settlement runs")
+    with transaction.atomic():
+        outbox_enqueue(
+            task_name="apps.settlement.tasks.settlement_run",
+            args=[run_date.isoformat(), calendar.code if calendar else None, actor.pk, reason],
+            queue="settlement",
+        )
+
+
 # --- Fails: retry, buy in, cancel -----------------------------------------------------------
 
 
