@@ -110,6 +110,8 @@ def main() -> int:
     with ensure_database() as database_url:
         env = {**os.environ, "DATABASE_URL": database_url}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+        # House market makers trade the open instruments so quotes move (beat job).
+        env.setdefault("MARKETDATA_SIMULATOR", "1")
         if host not in ("127.0.0.1", "localhost"):
             env.setdefault("DJANGO_ALLOWED_HOSTS", f"{host},127.0.0.1,localhost")
         _manage(env, "migrate", "--noinput")

@@ -42,3 +42,18 @@ def ticks_purge() -> int:
 def notify_fills(fill_ids: list[int]) -> int:
     """Trade confirmations of a matching batch's fills (queue ``notifications``)."""
     return services.fills_notify(fill_ids=fill_ids)
+
+
+@shared_task(name="apps.marketdata.tasks.simulate_market")
+def simulate_market(steps: int | None = None) -> int:
+    """A few steps of the house market makers on every open instrument (celery beat, when
+    MARKETDATA_SIMULATOR is on). One run at a time; returns the trades it printed."""
+    from django.conf import settings
+
+    from apps.marketdata import simulator
+
+    report = simulator.simulate(
+        symbols=settings.MARKETDATA_SIMULATOR_SYMBOLS or None,
+        steps=steps or settings.MARKETDATA_SIMULATOR_STEPS,
+    )
+    return report.trades
