@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -340,6 +341,7 @@ def _order_rows(user, *, instrument: Instrument | None = None) -> list[dict]:
                 "limit_price": f.p(order.limit_price),
                 "stop_price": f.p(order.stop_price),
                 "average_price": f.p(order.average_price),
+                "cancel_url": _cancel_url(order.pk),
             }
         )
     return rows
@@ -373,7 +375,7 @@ def _watchlist_entries(user) -> tuple[list[dict], list[str]]:
 
 
 def _dashboard_context(user, parts: tuple[str, ...]) -> dict:
-    context: dict = {}
+    context: dict = {"page_url": reverse("home")}
     positions = None
     if "positions" in parts or "balances" in parts:
         positions = _position_rows(user)
@@ -442,7 +444,10 @@ def _chart_context(instrument: Instrument, interval: str | None) -> dict:
 
 
 def _instrument_parts(request: HttpRequest, instrument: Instrument, parts: tuple[str, ...]):
-    context: dict = {"instrument": instrument}
+    context: dict = {
+        "instrument": instrument,
+        "page_url": reverse("marketdata:instrument_live", args=[instrument.symbol]),
+    }
     if "chart" in parts:
         context.update(_chart_context(instrument, request.GET.get("interval")))
     if "position" in parts:
@@ -459,13 +464,27 @@ def _ladder(depth: dict) -> list[tuple[list | None, list | None]]:
     return list(zip_longest(depth["bids"], depth["asks"]))
 
 
-def _ticket_template() -> str | None:
-    """The order ticket partial of the orders app, when it is installed."""
+def _ticket(request: HttpRequest, instrument: Instrument) -> dict:
+    """The orders app's ticket for ``instrument`` (its partial and what the partial needs),
+    or no ticket when order entry is not installed."""
     try:
+        from apps.orders.views import ticket_context
+
         get_template(TICKET_TEMPLATE)
-    except TemplateDoesNotExist:
+    except (ImportError, TemplateDoesNotExist):
+        return {"ticket_template": None}
+    return {
+        "ticket_template": TICKET_TEMPLATE,
+        "ticket_url": f"{reverse('orders:new')}?symbol={instrument.symbol}",
+        **ticket_context(user=request.user, instrument=instrument),
+    }
+
+
+def _cancel_url(order_id: int) -> str | None:
+    try:
+        return reverse("orders:cancel", args=[order_id])
+    except NoReverseMatch:
         return None
-    return TICKET_TEMPLATE
 
 
 @login_required
@@ -505,11 +524,8 @@ def instrument_live(request: HttpRequest, symbol: str) -> HttpResponse:
         "quote": selectors.instrument_quote(instrument=instrument),
         "ladder": _ladder(selectors.instrument_depth(instrument=instrument, levels=10)),
         "prints": selectors.instrument_prints(instrument=instrument, limit=20),
-        "ticket_template": _ticket_template(),
-        "accounts": [
-            a for a in trading_accounts_for(user=request.user) if a.currency == instrument.currency
-        ],
         **_instrument_parts(request, instrument, INSTRUMENT_PARTS),
+        **_ticket(request, instrument),
     }
     return render(request, "marketdata/instrument_live.html", context)
 

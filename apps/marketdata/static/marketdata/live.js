@@ -336,5 +336,32 @@
   // Sections HTMX swapped in may show symbols not followed yet (a new position).
   document.body.addEventListener("htmx:afterSettle", subscribeQuotes);
 
+  // On a live page the order ticket stays: a placed order is announced here (its page a
+  // link away), a fresh ticket is swapped in, and the feed shows what happens to the order.
+  document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+    var source = event.detail.elt;
+    var stay = source && source.closest ? source.closest("[data-ticket-stay]") : null;
+    var target = event.detail.xhr.getResponseHeader("HX-Redirect");
+    if (!stay || !target) return;
+    event.preventDefault();
+    var result = stay.querySelector("#ticket-result");
+    if (result) {
+      var note = document.createElement("p");
+      note.className = "msg msg-success";
+      note.setAttribute("role", "status");
+      note.appendChild(document.createTextNode("Order placed. "));
+      var link = document.createElement("a");
+      link.href = target;
+      link.textContent = "See the order";
+      note.appendChild(link);
+      result.replaceChildren(note);
+    }
+    var fresh = stay.getAttribute("data-ticket-url");
+    if (fresh && window.htmx) {
+      htmx.ajax("GET", fresh, { target: "#order-ticket", swap: "outerHTML" });
+    }
+    refreshAccount();
+  });
+
   if ("WebSocket" in window) connect();
 })();
