@@ -1172,6 +1172,16 @@ def corporate_action_process(
     return locked
 
 
+def _qty_text(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}"
+
+
+def _cash_text(value: Decimal, currency: str) -> str:
+    from apps.ledger.money import cash_text
+
+    return cash_text(Decimal(value), currency)
+
+
 def _cash_account(currency: str) -> Any:
     from apps.ledger.choices import HouseAccount
     from apps.ledger.services import house_account
@@ -1248,10 +1258,10 @@ def _dividend_pay(action: CorporateAction, *, actor: Any, now: dt.datetime) -> d
     )
     return {
         "accounts": len(lines),
-        "shares": f"{sum((line.quantity for line in lines), Decimal(0)):f}",
-        "gross": f"{sum((line.gross for line in lines), Decimal(0)):f}",
-        "withholding": f"{sum((line.withholding for line in lines), Decimal(0)):f}",
-        "net": f"{sum((line.net for line in lines), Decimal(0)):f}",
+        "shares": _qty_text(sum((line.quantity for line in lines), Decimal(0))),
+        "gross": _cash_text(sum((line.gross for line in lines), Decimal(0)), currency),
+        "withholding": _cash_text(sum((line.withholding for line in lines), Decimal(0)), currency),
+        "net": _cash_text(sum((line.net for line in lines), Decimal(0)), currency),
         "currency": currency,
         "paid_from": source.house,
     }
@@ -1425,11 +1435,13 @@ def _split_apply(
     _split_instrument_terms(instrument, action=action, tick=tick, actor=actor)
     return {
         "accounts": len(adjustments),
-        "shares_before": f"{sum((a.quantity for a in adjustments), Decimal(0)):f}",
-        "shares_after": f"{sum((a.new_quantity for a in adjustments), Decimal(0)):f}",
-        "fractions": f"{sum((a.fraction for a in adjustments), Decimal(0)):f}",
-        "cash_in_lieu": f"{sum((a.proceeds for a in adjustments), Decimal(0)):f}",
-        "realized_gain": f"{sum(gains.values(), Decimal(0)):f}",
+        "shares_before": _qty_text(sum((a.quantity for a in adjustments), Decimal(0))),
+        "shares_after": _qty_text(sum((a.new_quantity for a in adjustments), Decimal(0))),
+        "fractions": _qty_text(sum((a.fraction for a in adjustments), Decimal(0))),
+        "cash_in_lieu": _cash_text(
+            sum((a.proceeds for a in adjustments), Decimal(0)), instrument.currency
+        ),
+        "realized_gain": _qty_text(sum(gains.values(), Decimal(0))),
         "currency": instrument.currency,
         "order_policy": policy,
         "orders_adjusted": len(orders.adjusted),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -11,10 +12,19 @@ from apps.instruments import selectors
 from apps.instruments.choices import (
     AssetClass,
     ClosureKind,
+    CorporateActionKind,
+    CorporateActionStatus,
     HaltKind,
     MarketState,
 )
-from apps.instruments.models import CalendarClosure, Instrument, InstrumentHalt, TradingCalendar
+from apps.instruments.models import (
+    CalendarClosure,
+    CorporateAction,
+    CorporateActionEntitlement,
+    Instrument,
+    InstrumentHalt,
+    TradingCalendar,
+)
 
 PRICE = {"max_digits": 20, "decimal_places": 8}
 
@@ -304,3 +314,291 @@ class ClosureOutputSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+# --- Corporate actions ----------------------------------------------------------------------
+
+
+def _plain(value: Decimal | None) -> str | None:
+    """A quantity or price as a string without trailing zeros ("151", "0.5", "66.67")."""
+    if value is None:
+        return None
+    return f"{value.normalize():f}"
+
+
+def _money(value: Decimal | None, currency: str) -> str | None:
+    from apps.ledger.money import cash_text
+
+    return None if value is None else cash_text(value, currency)
+
+
+_DECIMAL_STRING = {"type": "string", "format": "decimal", "example": "0.25"}
+
+
+@extend_schema_field(_DECIMAL_STRING)
+class PlainDecimalField(serializers.Field):
+    """A Decimal rendered as a plain string, trailing zeros dropped (read only)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Decimal) -> str | None:
+        return _plain(value)
+
+
+@extend_schema_field(_DECIMAL_STRING)
+class MoneyField(serializers.Field):
+    """Cash in its currency's minor unit; the currency comes from ``currency_from`` of the
+    same object (read only)."""
+
+    def __init__(self, *, currency_from: str = "currency", **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        self.currency_from = currency_from
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        from operator import attrgetter
+
+        return super().get_attribute(instance), attrgetter(self.currency_from)(instance)
+
+    def to_representation(self, value: Any) -> str | None:
+        amount, currency = value
+        return _money(amount, currency)
+
+
+class CorporateActionOutputSerializer(serializers.ModelSerializer):
+    """A corporate action as clients see it: kind, terms and dates."""
+
+    reference = serializers.CharField(read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    terms = serializers.CharField(source="terms_display", read_only=True)
+    amount_per_share = PlainDecimalField(allow_null=True)
+    cash_in_lieu_price = PlainDecimalField(allow_null=True)
+    ratio = serializers.CharField(source="ratio_display", read_only=True)
+
+    class Meta:
+        model = CorporateAction
+        fields = [
+            "id",
+            "reference",
+            "symbol",
+            "kind",
+            "status",
+            "description",
+            "terms",
+            "effective_date",
+            "ex_date",
+            "record_date",
+            "pay_date",
+            "amount_per_share",
+            "currency",
+            "ratio",
+            "ratio_new",
+            "ratio_old",
+            "cash_in_lieu_price",
+            "old_symbol",
+            "new_symbol",
+            "new_name",
+            "announced_at",
+            "processed_at",
+        ]
+        read_only_fields = fields
+
+
+class CorporateActionBackofficeOutputSerializer(CorporateActionOutputSerializer):
+    instrument_id = serializers.IntegerField(read_only=True)
+    new_tick_size = PlainDecimalField(allow_null=True)
+    entered_by = serializers.EmailField(source="entered_by.email", default=None, read_only=True)
+    last_edited_by = serializers.EmailField(
+        source="last_edited_by.email", default=None, read_only=True
+    )
+    approved_by = serializers.EmailField(source="approved_by.email", default=None, read_only=True)
+    processed_by = serializers.EmailField(source="processed_by.email", default=None, read_only=True)
+
+    class Meta(CorporateActionOutputSerializer.Meta):
+        fields = [
+            *CorporateActionOutputSerializer.Meta.fields,
+            "instrument_id",
+            "new_tick_size",
+            "entered_by",
+            "entered_at",
+            "last_edited_by",
+            "approved_by",
+            "approved_at",
+            "processed_by",
+            "cancelled_at",
+            "status_reason",
+            "summary",
+        ]
+        read_only_fields = fields
+
+
+class _CorporateActionTermsSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    effective_date = serializers.DateField(required=False, allow_null=True)
+    ex_date = serializers.DateField(required=False, allow_null=True)
+    record_date = serializers.DateField(required=False, allow_null=True)
+    pay_date = serializers.DateField(required=False, allow_null=True)
+    amount_per_share = serializers.DecimalField(**PRICE, required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
+    ratio_new = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    ratio_old = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    cash_in_lieu_price = serializers.DecimalField(**PRICE, required=False, allow_null=True)
+    new_tick_size = serializers.DecimalField(**PRICE, required=False, allow_null=True)
+    new_symbol = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    new_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class CorporateActionDeclareInputSerializer(_CorporateActionTermsSerializer):
+    """Enter a corporate action. Dividends: record_date, pay_date, amount_per_share
+    (currency: the instrument's unless given; ex_date follows from the record date).
+    Splits: ratio_new for ratio_old, effective_date, cash_in_lieu_price when fractions can
+    arise. Symbol changes: new_symbol (new_name), effective_date."""
+
+    kind = serializers.ChoiceField(choices=CorporateActionKind.choices)
+    symbol = serializers.CharField(max_length=16)
+    announce = serializers.BooleanField(default=False)
+
+
+class CorporateActionUpdateInputSerializer(_CorporateActionTermsSerializer):
+    """Change the terms of a draft or announced action (with a reason)."""
+
+    reason = serializers.CharField(min_length=3, max_length=1000)
+
+
+class CorporateActionReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class CorporateActionStatusQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CorporateActionStatus.choices, required=False)
+    kind = serializers.ChoiceField(choices=CorporateActionKind.choices, required=False)
+    symbol = serializers.CharField(max_length=16, required=False)
+
+
+class EntitlementLineOutputSerializer(serializers.Serializer):
+    account_id = serializers.IntegerField()
+    account_number = serializers.CharField()
+    holder = serializers.EmailField()
+    non_resident = serializers.BooleanField()
+    quantity = PlainDecimalField()
+    new_quantity = PlainDecimalField(allow_null=True)
+    fraction = PlainDecimalField()
+    gross = MoneyField()
+    withholding_rate = PlainDecimalField()
+    withholding = MoneyField()
+    net = MoneyField()
+    currency = serializers.CharField()
+    blocked = serializers.CharField()
+
+
+class CorporateActionPreviewOutputSerializer(serializers.Serializer):
+    """What processing would do now (nothing is written)."""
+
+    as_of = serializers.DateTimeField()
+    basis = serializers.CharField()
+    open_orders = serializers.IntegerField()
+    orders_cancelled = serializers.IntegerField()
+    order_policy = serializers.CharField()
+    problems = serializers.ListField(child=serializers.CharField())
+    accounts = serializers.SerializerMethodField()
+    total_quantity = PlainDecimalField()
+    total_fraction = PlainDecimalField()
+    total_gross = serializers.SerializerMethodField()
+    total_withholding = serializers.SerializerMethodField()
+    total_net = serializers.SerializerMethodField()
+    lines = EntitlementLineOutputSerializer(many=True)
+
+    def _currency(self, preview: Any) -> str:
+        action = preview.action
+        return action.currency or action.instrument.currency
+
+    def get_accounts(self, preview: Any) -> int:
+        return len(preview.lines)
+
+    @extend_schema_field(_DECIMAL_STRING)
+    def get_total_gross(self, preview: Any) -> str | None:
+        return _money(preview.total_gross, self._currency(preview))
+
+    @extend_schema_field(_DECIMAL_STRING)
+    def get_total_withholding(self, preview: Any) -> str | None:
+        return _money(preview.total_withholding, self._currency(preview))
+
+    @extend_schema_field(_DECIMAL_STRING)
+    def get_total_net(self, preview: Any) -> str | None:
+        return _money(preview.total_net, self._currency(preview))
+
+
+class EntitlementOutputSerializer(serializers.ModelSerializer):
+    """What one account received from a processed action."""
+
+    account_number = serializers.CharField(source="account.number", read_only=True)
+    quantity = PlainDecimalField()
+    new_quantity = PlainDecimalField(allow_null=True)
+    fraction = PlainDecimalField()
+    gross = MoneyField()
+    withholding_rate = PlainDecimalField()
+    withholding = MoneyField()
+    net = MoneyField()
+
+    class Meta:
+        model = CorporateActionEntitlement
+        fields = [
+            "id",
+            "account",
+            "account_number",
+            "quantity",
+            "new_quantity",
+            "fraction",
+            "gross",
+            "withholding_rate",
+            "withholding",
+            "net",
+            "currency",
+            "journal_entry_id",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DividendOutputSerializer(serializers.ModelSerializer):
+    """A dividend paid to one of the client's accounts."""
+
+    reference = serializers.CharField(source="action.reference", read_only=True)
+    symbol = serializers.CharField(source="action.symbol", read_only=True)
+    description = serializers.CharField(source="action.description", read_only=True)
+    ex_date = serializers.DateField(source="action.ex_date", read_only=True)
+    record_date = serializers.DateField(source="action.record_date", read_only=True)
+    pay_date = serializers.DateField(source="action.pay_date", read_only=True)
+    shares = PlainDecimalField(source="quantity")
+    amount_per_share = PlainDecimalField(source="action.amount_per_share")
+    gross = MoneyField()
+    withholding_rate = PlainDecimalField()
+    withholding = MoneyField()
+    net = MoneyField()
+
+    class Meta:
+        model = CorporateActionEntitlement
+        fields = [
+            "id",
+            "reference",
+            "account",
+            "symbol",
+            "description",
+            "ex_date",
+            "record_date",
+            "pay_date",
+            "shares",
+            "amount_per_share",
+            "currency",
+            "gross",
+            "withholding_rate",
+            "withholding",
+            "net",
+        ]
+        read_only_fields = fields
+
+
+class DividendQuerySerializer(serializers.Serializer):
+    account = serializers.IntegerField(required=False)

@@ -44,4 +44,35 @@ urlpatterns = [
         views.CalendarClosureDetailApi.as_view(),
         name="backoffice-calendar-closure-detail",
     ),
+    # Corporate actions
+    path(
+        "backoffice/corporate-actions",
+        views.CorporateActionBackofficeListCreateApi.as_view(),
+        name="backoffice-corporate-action-list",
+    ),
+    path(
+        "backoffice/corporate-actions/<int:pk>",
+        views.CorporateActionBackofficeDetailApi.as_view(),
+        name="backoffice-corporate-action-detail",
+    ),
+    path(
+        "backoffice/corporate-actions/<int:pk>/preview",
+        views.CorporateActionPreviewApi.as_view(),
+        name="backoffice-corporate-action-preview",
+    ),
+    path(
+        "backoffice/corporate-actions/<int:pk>/entitlements",
+        views.CorporateActionEntitlementsApi.as_view(),
+        name="backoffice-corporate-action-entitlements",
+    ),
+    *[
+        path(
+            f"backoffice/corporate-actions/<int:pk>/{action}",
+            views.CorporateActionTransitionApi.as_view(action_name=action),
+            name=f"backoffice-corporate-action-{action}",
+        )
+        for action in views.CorporateActionTransitionApi.SERVICES
+    ],
+    path("corporate-actions", views.CorporateActionListApi.as_view(), name="corporate-action-list"),
+    path("dividends", views.DividendListApi.as_view(), name="dividend-list"),
 ]

@@ -7,6 +7,7 @@ data); staff create, edit, halt and resume through small views calling the servi
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import invalid, not_found
+from apps.core.idempotency import idempotency_key, idempotent
 from apps.core.permissions import staff_permission
 from apps.instruments import selectors, services
 from apps.instruments.api import serializers as s
@@ -246,3 +248,181 @@ class CalendarClosureDetailApi(APIView):
             closure=closure, actor=request.user, reason=data.validated_data["reason"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Corporate actions ----------------------------------------------------------------------
+
+
+def _paginated(view: APIView, request: Request, queryset: Any, serializer_class: type) -> Response:
+    paginator = view.settings.DEFAULT_PAGINATION_CLASS()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _action_body(action: Any) -> dict[str, Any]:
+    action = selectors.corporate_action_backoffice(pk=action.pk)
+    return s.CorporateActionBackofficeOutputSerializer(action).data
+
+
+class CorporateActionBackofficeListCreateApi(_PerMethodPermissions, APIView):
+    """GET /backoffice/corporate-actions (?status=, ?kind=, ?symbol=); POST enters one
+    (draft, or announced with ``announce``), idempotent with an Idempotency-Key."""
+
+    method_permissions = {
+        "GET": "instruments.view_corporateaction",
+        "POST": "instruments.add_corporateaction",
+    }
+
+    @extend_schema(
+        parameters=[s.CorporateActionStatusQuerySerializer],
+        responses=s.CorporateActionBackofficeOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = s.CorporateActionStatusQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        actions = selectors.corporate_actions_backoffice(**query.validated_data)
+        return _paginated(self, request, actions, s.CorporateActionBackofficeOutputSerializer)
+
+    @extend_schema(
+        request=s.CorporateActionDeclareInputSerializer,
+        responses={201: s.CorporateActionBackofficeOutputSerializer},
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = s.CorporateActionDeclareInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        terms = dict(data.validated_data)
+        action = services.corporate_action_declare(
+            actor=request.user,
+            kind=terms.pop("kind"),
+            symbol=terms.pop("symbol"),
+            announce=terms.pop("announce"),
+            idempotency_key=idempotency_key(request),
+            **terms,
+        )
+        return Response(_action_body(action), status=status.HTTP_201_CREATED)
+
+
+class CorporateActionBackofficeDetailApi(_PerMethodPermissions, APIView):
+    """GET /backoffice/corporate-actions/{id}; PATCH changes a draft's or announced
+    action's terms (reason)."""
+
+    method_permissions = {
+        "GET": "instruments.view_corporateaction",
+        "PATCH": "instruments.change_corporateaction",
+    }
+
+    @extend_schema(responses=s.CorporateActionBackofficeOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        action = selectors.corporate_action_backoffice(pk=pk)
+        return Response(s.CorporateActionBackofficeOutputSerializer(action).data)
+
+    @extend_schema(
+        request=s.CorporateActionUpdateInputSerializer,
+        responses=s.CorporateActionBackofficeOutputSerializer,
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        action = selectors.corporate_action_backoffice(pk=pk)
+        data = s.CorporateActionUpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        reason = fields.pop("reason", "")
+        action = services.corporate_action_update(
+            action=action, actor=request.user, reason=reason, **fields
+        )
+        return Response(_action_body(action))
+
+
+class CorporateActionPreviewApi(APIView):
+    """GET /backoffice/corporate-actions/{id}/preview: the entitlements processing would
+    create now, per account, with totals and what would stop it. Writes nothing."""
+
+    permission_classes = [staff_permission("instruments.view_corporateaction")]
+
+    @extend_schema(responses=s.CorporateActionPreviewOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        action = selectors.corporate_action_backoffice(pk=pk)
+        preview = selectors.corporate_action_preview(action=action)
+        return Response(s.CorporateActionPreviewOutputSerializer(preview).data)
+
+
+class CorporateActionEntitlementsApi(APIView):
+    """GET /backoffice/corporate-actions/{id}/entitlements: what each account received."""
+
+    permission_classes = [staff_permission("instruments.view_corporateaction")]
+
+    @extend_schema(responses=s.EntitlementOutputSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        action = selectors.corporate_action_backoffice(pk=pk)
+        rows = action.entitlements.select_related("account").order_by("account__number")
+        return _paginated(self, request, rows, s.EntitlementOutputSerializer)
+
+
+class CorporateActionTransitionApi(APIView):
+    """POST /backoffice/corporate-actions/{id}/announce | approve | process | cancel
+    (reason; required to cancel). Approval is four-eyes: not by who entered or last edited
+    the terms (403). Processing an action already processed answers it unchanged."""
+
+    action_name = ""
+    SERVICES = {
+        "announce": services.corporate_action_announce,
+        "approve": services.corporate_action_approve,
+        "process": services.corporate_action_process,
+        "cancel": services.corporate_action_cancel,
+    }
+    permission_classes = [staff_permission("instruments.view_corporateaction")]
+
+    @extend_schema(
+        request=s.CorporateActionReasonInputSerializer,
+        responses=s.CorporateActionBackofficeOutputSerializer,
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = s.CorporateActionReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        action = selectors.corporate_action_backoffice(pk=pk)
+        action = self.SERVICES[self.action_name](
+            action=action, actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(_action_body(action))
+
+
+class CorporateActionListApi(APIView):
+    """GET /corporate-actions (?symbol=, ?upcoming=true): announced, approved and processed
+    corporate actions, newest first."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("symbol", str),
+            OpenApiParameter("upcoming", bool, description="Only those not processed yet"),
+        ],
+        responses=s.CorporateActionOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        symbol = request.query_params.get("symbol", "").strip()
+        instrument = selectors.instrument_get(symbol=symbol) if symbol else None
+        upcoming = request.query_params.get("upcoming", "").lower() in {"1", "true", "yes"}
+        actions = selectors.corporate_actions_public(instrument=instrument, upcoming=upcoming)
+        return _paginated(self, request, actions, s.CorporateActionOutputSerializer)
+
+
+class DividendListApi(APIView):
+    """GET /dividends (?account=): dividends paid to your accounts, newest pay date first,
+    with shares of record, gross, tax withheld and net. Another client's account is 404."""
+
+    @extend_schema(
+        parameters=[s.DividendQuerySerializer], responses=s.DividendOutputSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        from apps.accounts.selectors import trading_account_for
+
+        query = s.DividendQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        account_id = query.validated_data.get("account")
+        account = (
+            trading_account_for(user=request.user, pk=account_id)
+            if account_id is not None
+            else None
+        )
+        rows = selectors.dividends_for(user=request.user, account=account)
+        return _paginated(self, request, rows, s.DividendOutputSerializer)
