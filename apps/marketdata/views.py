@@ -505,12 +505,14 @@ def instrument_live(request: HttpRequest, symbol: str) -> HttpResponse:
     today = schedule.trade_date(now)
     trade_day = sessions[0].date if sessions else today
     state = instrument_selectors.market_state(instrument=instrument, at=now)
+    f = snapshots.Formats(instrument)
+    band = instrument.price_band()
     context = {
         "instrument": instrument,
         "market_state": state,
         "market_state_label": MarketStateChoice(state).label,
         "halt": instrument_selectors.current_halt(instrument),
-        "band": instrument.price_band(),
+        "band": band,
         "calendar": calendar,
         "zone": schedule.zone,
         "sessions": sessions,
@@ -522,6 +524,8 @@ def instrument_live(request: HttpRequest, symbol: str) -> HttpResponse:
             instrument=instrument, trade_date=trade_day
         ),
         "quote": selectors.instrument_quote(instrument=instrument),
+        "reference_price": f.p(instrument.reference_price),
+        "band_prices": [f.p(p) for p in band] if band else None,
         "ladder": _ladder(selectors.instrument_depth(instrument=instrument, levels=10)),
         "prints": selectors.instrument_prints(instrument=instrument, limit=20),
         **_instrument_parts(request, instrument, INSTRUMENT_PARTS),
