@@ -1,4 +1,5 @@
-"""Back-office console: the instrument master, halts, trading calendars and their closures.
+"""Back-office console: the instrument master, halts, trading calendars and their closures,
+and corporate actions (entry, four-eyes review, entitlement preview, processing).
 
 Every save and action goes through apps.instruments.services and asks for a reason.
 """
@@ -10,8 +11,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -19,7 +23,14 @@ from apps.core.admin import AuditedAdmin, ReadOnlyAdminMixin, ReasonForm, reason
 from apps.core.errors import ApplicationError
 from apps.instruments import selectors, services
 from apps.instruments.choices import DEFAULT_SETTLEMENT_CYCLE, ClosureKind, HaltKind
-from apps.instruments.models import CalendarClosure, Instrument, InstrumentHalt, TradingCalendar
+from apps.instruments.models import (
+    CalendarClosure,
+    CorporateAction,
+    CorporateActionEntitlement,
+    Instrument,
+    InstrumentHalt,
+    TradingCalendar,
+)
 
 
 def _form_errors(form: forms.Form, exc: ApplicationError) -> None:
@@ -512,3 +523,254 @@ class CalendarClosureAdmin(AuditedAdmin):
                 reason=data["description"],
             )
         obj.pk = obj.id = saved.pk
+
+
+# --- Corporate actions ----------------------------------------------------------------------
+
+CORPORATE_ACTION_TERMS = [
+    "description",
+    "effective_date",
+    "ex_date",
+    "record_date",
+    "pay_date",
+    "amount_per_share",
+    "currency",
+    "ratio_new",
+    "ratio_old",
+    "cash_in_lieu_price",
+    "new_tick_size",
+    "new_symbol",
+    "new_name",
+]
+
+
+class CorporateActionAdminForm(ChangeReasonMixin):
+    class Meta:
+        model = CorporateAction
+        fields = ["instrument", "kind", *CORPORATE_ACTION_TERMS]
+        help_texts = {
+            "effective_date": "Splits and symbol changes: the first day on the new terms. "
+            "Dividends: leave empty, it is the pay date.",
+            "ex_date": "Leave empty: it follows from the record date and the settlement cycle.",
+            "currency": "Leave empty for the instrument's currency.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("effective_date", "currency", "ex_date"):
+            if name in self.fields:
+                self.fields[name].required = False
+        if self.instance.pk:
+            for name in ("instrument", "kind"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        """Fill what follows from the terms before the model's own checks run: a dividend's
+        pay date is its effective date, its ex-date follows from the record date (unless
+        given), its currency is the instrument's (unless given)."""
+        data = super().clean()
+        instrument = data.get("instrument") or getattr(self.instance, "instrument", None)
+        if data.get("kind") == "cash_dividend" and instrument is not None:
+            if data.get("pay_date"):
+                data["effective_date"] = data["pay_date"]
+            data["currency"] = data.get("currency") or instrument.currency
+            record = data.get("record_date")
+            ex_given = data.get("ex_date") and "ex_date" in self.changed_data
+            if record and not ex_given:
+                data["ex_date"] = selectors.ex_date_for(instrument=instrument, record_date=record)
+        return data
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors or not self.instance.instrument_id:
+            return
+        try:
+            services.corporate_action_validate(self.instance)
+        except ApplicationError as exc:
+            _form_errors(self, exc)
+
+
+class CorporateActionEntitlementInline(admin.TabularInline):
+    model = CorporateActionEntitlement
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "account",
+        "quantity",
+        "new_quantity",
+        "fraction",
+        "gross",
+        "withholding",
+        "net",
+        "currency",
+        "journal_entry_id",
+    ]
+    ordering = ["account__number"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("account")
+
+
+@admin.register(CorporateAction)
+class CorporateActionAdmin(AuditedAdmin):
+    """Corporate actions: enter one with "Add"; a different staff member approves it (the
+    action below); processing pays or splits on the date (the scheduler does it then, or
+    staff with "Process"). The entitlement preview shows what processing would do now."""
+
+    form = CorporateActionAdminForm
+    list_display = [
+        "reference",
+        "instrument",
+        "kind",
+        "status",
+        "effective_date",
+        "terms_display",
+        "entered_by",
+        "approved_by",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["instrument__symbol", "old_symbol", "new_symbol", "description", "=id"]
+    list_select_related = ["instrument", "entered_by", "approved_by"]
+    date_hierarchy = "effective_date"
+    raw_id_fields = ["instrument"]
+    inlines = [CorporateActionEntitlementInline]
+    WORKFLOW = [
+        "status",
+        "preview_link",
+        "entered_by",
+        "entered_at",
+        "last_edited_by",
+        "announced_at",
+        "approved_by",
+        "approved_at",
+        "processed_by",
+        "processed_at",
+        "cancelled_by",
+        "cancelled_at",
+        "status_reason",
+        "summary_display",
+    ]
+    actions = [
+        reason_action(
+            description="Announce selected corporate actions to clients",
+            service=services.corporate_action_announce,
+            permissions=("instruments.change_corporateaction",),
+            object_kwarg="action",
+        ),
+        reason_action(
+            description="Approve selected corporate actions (four-eyes)",
+            service=services.corporate_action_approve,
+            permissions=("instruments.approve_corporateaction",),
+            object_kwarg="action",
+        ),
+        reason_action(
+            description="Process selected corporate actions now",
+            service=services.corporate_action_process,
+            permissions=("instruments.process_corporateaction",),
+            object_kwarg="action",
+        ),
+        reason_action(
+            description="Cancel selected corporate actions",
+            service=services.corporate_action_cancel,
+            permissions=("instruments.change_corporateaction",),
+            object_kwarg="action",
+        ),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        terms = ["instrument", "kind", *CORPORATE_ACTION_TERMS]
+        if obj is None:
+            return [(None, {"fields": terms})]
+        editable = obj.status in ("draft", "announced")
+        return [
+            (None, {"fields": terms + (["change_reason"] if editable else [])}),
+            ("Review and processing", {"fields": self.WORKFLOW}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        if obj.status in ("draft", "announced"):
+            return list(self.WORKFLOW)
+        return ["instrument", "kind", *CORPORATE_ACTION_TERMS, *self.WORKFLOW]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("instruments.add_corporateaction")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # cancelled, never deleted
+
+    @admin.display(description="Terms")
+    def terms_display(self, obj: CorporateAction) -> str:
+        return obj.terms_display
+
+    @admin.display(description="Entitlements")
+    def preview_link(self, obj: CorporateAction) -> str:
+        url = reverse("admin:instruments_corporateaction_preview", args=[obj.pk])
+        label = "what was paid" if obj.status == "processed" else "preview what processing does"
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description="Outcome")
+    def summary_display(self, obj: CorporateAction) -> str:
+        if not obj.summary:
+            return "-"
+        return format_html_join(
+            "", "<div>{}: {}</div>", ((k.replace("_", " "), v) for k, v in obj.summary.items())
+        )
+
+    def get_urls(self) -> list:
+        preview = path(
+            "<int:pk>/preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="instruments_corporateaction_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        action = self.get_object(request, str(pk))
+        if action is None or not self.has_view_permission(request, action):
+            raise PermissionDenied
+        processed = action.status == "processed"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{action}: {'entitlements' if processed else 'entitlement preview'}",
+            "opts": self.model._meta,
+            "action": action,
+            "processed": processed,
+            "preview": None if processed else selectors.corporate_action_preview(action=action),
+            "entitlements": (
+                action.entitlements.select_related("account").order_by("account__number")
+                if processed
+                else []
+            ),
+        }
+        return TemplateResponse(request, "admin/instruments/corporate_action_preview.html", context)
+
+    def save_model(
+        self, request: HttpRequest, obj: CorporateAction, form: forms.Form, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        if change:
+            fields = {f: data[f] for f in form.changed_data if f in CORPORATE_ACTION_TERMS}
+            saved = services.corporate_action_update(
+                action=obj, actor=request.user, reason=data["change_reason"], **fields
+            )
+        else:
+            terms = {f: data.get(f) for f in CORPORATE_ACTION_TERMS}
+            if data["kind"] == "cash_dividend":
+                terms["effective_date"] = None
+            saved = services.corporate_action_declare(
+                actor=request.user,
+                instrument=data["instrument"],
+                kind=data["kind"],
+                **{k: v for k, v in terms.items() if v not in (None, "")},
+            )
+        obj.pk = obj.id = saved.pk
+        obj._state.adding = False
