@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from apps.marketdata import services
+from apps.orders.models import Order
 from apps.positions.models import Position
 from tests.factories import trading
 from tests.factories.accounts import ClientFactory
@@ -175,6 +176,14 @@ def test_instrument_page_renders_quote_depth_chart_and_the_clients_position(acme
     assert '<td class="num" data-field="quantity">50</td>' in position
     orders = section(html, "my-orders")
     assert "101.00" in orders and "102.50" in orders and "99.00" not in orders
+    # The orders app's ticket, for this instrument, posting to order intake; each open order
+    # can be cancelled from its row, coming back here.
+    ticket = section(html, "ticket")
+    assert 'action="/orders/place/"' in ticket and 'name="symbol" value="ACME"' in ticket
+    assert "data-ticket-stay" in ticket and 'data-ticket-url="/orders/new?symbol=ACME"' in ticket
+    resting = Order.objects.filter(account=seller).first()
+    assert f'action="/orders/{resting.pk}/cancel/"' in orders
+    assert 'name="next" value="/instruments/ACME/live/"' in orders
 
 
 def test_instrument_page_redirects_to_the_symbol_as_listed(acme):
