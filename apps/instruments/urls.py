@@ -9,4 +9,5 @@ app_name = "instruments"
 urlpatterns = [
     path("instruments/", views.instrument_list, name="list"),
     path("instruments/<str:symbol>/", views.instrument_detail, name="detail"),
+    path("dividends/", views.dividends, name="dividends"),
 ]

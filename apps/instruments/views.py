@@ -1,4 +1,5 @@
-"""Client portal pages: the instrument list (search and filters) and an instrument's page."""
+"""Client portal pages: the instrument list (search and filters), an instrument's page (with
+its corporate actions) and the client's dividends."""
 
 from __future__ import annotations
 
@@ -84,3 +85,33 @@ def instrument_detail(request: HttpRequest, symbol: str) -> HttpResponse:
         "settlement_date": selectors.settlement_date(instrument=instrument, trade_date=trade_day),
     }
     return render(request, "instruments/detail.html", context)
+
+
+@login_required
+def dividends(request: HttpRequest) -> HttpResponse:
+    """The client's dividends: income per account, the payments (shares of record, gross,
+    tax withheld, net) and the dividends announced on what they hold."""
+    from apps.accounts.selectors import trading_accounts_for
+    from apps.positions.models import Position
+
+    accounts = list(trading_accounts_for(user=request.user))
+    chosen = None
+    wanted = request.GET.get("account", "")
+    if wanted:
+        chosen = next((a for a in accounts if str(a.pk) == wanted), None)
+        if chosen is None:
+            raise Http404("No such account.")
+    shown = [chosen] if chosen else accounts
+    income = [(account, selectors.dividend_income(account=account)) for account in shown]
+    rows = selectors.dividends_for(user=request.user, account=chosen)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    held = Position.objects.filter(account__in=shown, quantity__gt=0).values("instrument_id")
+    upcoming = selectors.corporate_actions_public(instrument_ids=held, upcoming=True)
+    context = {
+        "accounts": accounts,
+        "chosen": chosen,
+        "income": income,
+        "page": page,
+        "upcoming": list(upcoming[:20]),
+    }
+    return render(request, "instruments/dividends.html", context)
