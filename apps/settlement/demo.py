@@ -30,6 +30,7 @@ from apps.instruments.choices import MarketState
 from apps.instruments.models import Instrument
 from apps.instruments.selectors import market_state
 from apps.ledger.choices import Bucket, HouseAccount
+from apps.ledger.models import LedgerAccount
 from apps.ledger.services import journal_post, ledger_account_get
 from apps.matching.services import match_instrument
 from apps.orders.models import Order
@@ -75,6 +76,24 @@ def _trade(gold: Instrument, seller, buyer, quantity: Decimal, price: Decimal, n
         match_instrument(instrument_id=gold.pk)
 
 
+def _custody_short(main: TradingAccount, gold: Instrument, ops: User) -> None:
+    """The vault reports 10 g of a delivery to ``main`` missing: ops hold them in suspense."""
+    journal_post(
+        kind="custody_break",
+        postings=[
+            (ledger_account_get(owner=main, instrument=gold, bucket=Bucket.UNSETTLED), -D("10")),
+            (
+                ledger_account_get(house=HouseAccount.SUSPENSE, instrument=gold, bucket="settled"),
+                D("10"),
+            ),
+        ],
+        memo="The vault reported the delivery 10 g short; held in suspense while ops look.",
+        actor=ops,
+        idempotency_key="demo-settlement-custody-short",
+        reference=f"DEMO-{main.number}",
+    )
+
+
 def load(out: TextIO) -> None:
     gold = Instrument.objects.filter(symbol=SYMBOL).select_related("calendar").first()
     ops = User.objects.filter(email=OPERATIONS).first()
@@ -110,31 +129,28 @@ def load(out: TextIO) -> None:
     except ApplicationError as exc:
         out.write(f"Demo settlement skipped: {exc.message}\n")
         return
-    journal_post(
-        kind="custody_break",
-        postings=[
-            (ledger_account_get(owner=main, instrument=gold, bucket=Bucket.UNSETTLED), -D("10")),
-            (
-                ledger_account_get(house=HouseAccount.SUSPENSE, instrument=gold, bucket="settled"),
-                D("10"),
-            ),
-        ],
-        memo="The vault reported the delivery 10 g short; held in suspense while ops look.",
-        actor=ops,
-        idempotency_key="demo-settlement-custody-short",
-        reference=f"DEMO-{main.number}",
+    delivered = LedgerAccount.objects.filter(
+        owner=main, instrument=gold, bucket=Bucket.UNSETTLED, balance__gte=D("10")
     )
+    if delivered.exists():
+        _custody_short(main, gold, ops)
     due = (
         SettlementInstruction.objects.filter(account=second)
         .order_by("-settlement_date")
         .values_list("settlement_date", flat=True)
         .first()
     )
-    run = settlement_run(
-        run_date=due,
-        trigger=RunTrigger.COMMAND,
-        reason="Demo: the day's trades settled on their settlement date",
-    )
+    if due is None:
+        return
+    try:
+        run = settlement_run(
+            run_date=due,
+            trigger=RunTrigger.COMMAND,
+            reason="Demo: the day's trades settled on their settlement date",
+        )
+    except ApplicationError as exc:
+        out.write(f"Demo settlement run skipped: {exc.message}\n")
+        return
     out.write(
         f"Demo settlement: {run}; {run.instructions_settled} settled, "
         f"{run.instructions_failed} in the fails queue; Alice's {second.number} has a "
