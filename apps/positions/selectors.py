@@ -258,9 +258,9 @@ def positions_value(
 
 @dataclass
 class Portfolio:
-    """An account valued now: its cash (every bucket), its open positions, and the P&L of
-    everything it held (closed positions' realized P&L included). Money in the account's
-    currency."""
+    """An account valued now: its cash (every bucket), its positions, and the P&L of
+    everything it held (a position closed today counts in the day's P&L, every closed one in
+    the realized P&L). Money in the account's currency."""
 
     account: TradingAccount
     currency: str
@@ -270,6 +270,11 @@ class Portfolio:
     valuations: list[Valuation] = field(default_factory=list)
     realized_pnl: Decimal = ZERO
     as_of: dt.datetime | None = None
+
+    @property
+    def open_valuations(self) -> list[Valuation]:
+        """The positions still held (the others count only for P&L)."""
+        return [v for v in self.valuations if v.position.quantity > 0]
 
     @property
     def cash(self) -> Decimal:
@@ -309,12 +314,12 @@ def portfolio(*, account: TradingAccount, now: dt.datetime | None = None) -> Por
             "bucket", "balance"
         )
     )
-    every = list(
+    every = sorted(
         Position.objects.filter(account=account).select_related(
             "account", "instrument", "instrument__calendar"
-        )
+        ),
+        key=lambda p: p.instrument.symbol,
     )
-    open_positions = sorted((p for p in every if p.quantity > 0), key=lambda p: p.instrument.symbol)
     unit = minor_unit(currency)
     return Portfolio(
         account=account,
@@ -322,7 +327,7 @@ def portfolio(*, account: TradingAccount, now: dt.datetime | None = None) -> Por
         cash_settled=cash.get(Bucket.SETTLED, ZERO).quantize(unit),
         cash_unsettled=cash.get(Bucket.UNSETTLED, ZERO).quantize(unit),
         cash_reserved=cash.get(Bucket.RESERVED, ZERO).quantize(unit),
-        valuations=positions_value(positions=open_positions, now=now),
+        valuations=positions_value(positions=every, now=now),
         realized_pnl=sum((_cash(p.realized_pnl, p.instrument.currency) for p in every), ZERO),
         as_of=now,
     )

@@ -109,6 +109,8 @@ def test_positions_list_and_closed_positions(scenario):
     body = api.get("/api/v1/portfolio").json()
     assert body["positions"] == [] and body["realized_pnl"] == "105.84"
     assert body["total_pnl"] == "105.84"
+    assert body["day_pnl"] == "105.84"  # bought and sold today: all of it is today's
+    assert body["positions_value"] == "0.00" and body["cash"] == "100105.84"
 
 
 def test_a_position_that_never_traded_is_valued_at_the_reference_price():

@@ -106,7 +106,7 @@ class PortfolioOutputSerializer(serializers.Serializer):
     realized_pnl = CashField(unit_from="currency")
     total_pnl = CashField(unit_from="currency", help_text="unrealized_pnl + realized_pnl")
     as_of = serializers.DateTimeField()
-    positions = PositionOutputSerializer(source="valuations", many=True)
+    positions = PositionOutputSerializer(source="open_valuations", many=True)
 
 
 class LotOutputSerializer(serializers.ModelSerializer):
