@@ -61,15 +61,16 @@ def private_message(channel: str, seq: int, data: Any) -> dict[str, Any]:
     return {"type": PRIVATE_EVENT, "channel": channel, "items": [{"seq": seq, "data": data}]}
 
 
-def next_private_seq(user_id: int, channel: str) -> int:
-    """The next number of a user's private stream (atomic in Redis and in process memory)."""
+def next_private_seq(user_id: int, channel: str, count: int = 1) -> int:
+    """The next number of a user's private stream (atomic in Redis and in process memory);
+    with ``count``, reserves that many and returns the last."""
     key = f"md:seq:{channel}:{user_id}"
     cache.add(key, 0, timeout=None)
     try:
-        return cache.incr(key)
+        return cache.incr(key, count)
     except ValueError:  # evicted between add and incr
         cache.add(key, 0, timeout=None)
-        return cache.incr(key)
+        return cache.incr(key, count)
 
 
 _redis_lock = threading.Lock()

@@ -12,7 +12,7 @@ from apps.ledger.models import Deposit
 from apps.ledger.money import cash_text
 from apps.ledger.signals import deposit_credited
 from apps.marketdata.choices import NotificationEvent, StreamChannel
-from apps.marketdata.services import notify, private_publish
+from apps.marketdata.services import notify, private_publish_many
 from apps.matching.signals import batch_committed
 from apps.orders.selectors import order_summary
 from apps.orders.signals import order_changed
@@ -50,12 +50,12 @@ def publish_orders(sender: Any, orders: list, **kwargs: Any) -> None:
             "pk", "owner_id"
         )
     )
-    for order in orders:
-        private_publish(
-            user_id=owners[order.account_id],
-            channel=StreamChannel.ORDERS,
-            data=order_summary(order),
-        )
+    private_publish_many(
+        items=[
+            (owners[order.account_id], StreamChannel.ORDERS, order_summary(order))
+            for order in orders
+        ]
+    )
 
 
 @receiver(batch_committed, dispatch_uid="marketdata-fills")
@@ -66,12 +66,12 @@ def after_batch(sender: Any, fills: list, **kwargs: Any) -> None:
         return
     accounts = {f.account_id for f in fills}
     owners = dict(TradingAccount.objects.filter(pk__in=accounts).values_list("pk", "owner_id"))
-    for account_id in sorted(accounts):
-        private_publish(
-            user_id=owners[account_id],
-            channel=StreamChannel.ACCOUNT,
-            data={"account": account_id, "event": "fill"},
-        )
+    private_publish_many(
+        items=[
+            (owners[account_id], StreamChannel.ACCOUNT, {"account": account_id, "event": "fill"})
+            for account_id in sorted(accounts)
+        ]
+    )
     from apps.marketdata.tasks import notify_fills
 
     notify_fills.apply_async(args=[[f.pk for f in fills]], queue="notifications")

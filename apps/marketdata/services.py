@@ -298,6 +298,37 @@ def private_publish(
     transaction.on_commit(send, robust=True)
 
 
+def private_publish_many(*, items: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+    """:func:`private_publish` for many (user id, channel, data) at once, after commit: one
+    sequence increment per user and stream, and one pipelined round trip to Redis."""
+    for _, channel, _ in items:
+        if channel not in PRIVATE_CHANNELS:
+            raise ValueError(f"channel must be one of {[str(c) for c in PRIVATE_CHANNELS]}")
+    if not items:
+        return
+    payloads = [(user_id, channel, snapshots.json_safe(data)) for user_id, channel, data in items]
+
+    def send() -> None:
+        counts: dict[tuple[int, str], int] = {}
+        for user_id, channel, _ in payloads:
+            counts[(user_id, channel)] = counts.get((user_id, channel), 0) + 1
+        next_seq = {
+            stream: realtime.next_private_seq(*stream, count=n) - n for stream, n in counts.items()
+        }
+        publications: list[realtime.Publication] = []
+        for user_id, channel, payload in payloads:
+            next_seq[(user_id, channel)] += 1
+            publications.append(
+                (
+                    realtime.private_group(channel, user_id),
+                    realtime.private_message(channel, next_seq[(user_id, channel)], payload),
+                )
+            )
+        realtime.publish(publications)
+
+    transaction.on_commit(send, robust=True)
+
+
 # --- Notifications --------------------------------------------------------------------------
 
 NOTIFICATION_DEFAULTS: dict[str, dict[str, bool]] = {

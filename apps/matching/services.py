@@ -29,11 +29,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from apps.accounts.models import TradingAccount
 from apps.core import context
+from apps.core.bulk import update_rows
 from apps.core.services import outbox_enqueue
 from apps.instruments.choices import MarketState
 from apps.instruments.models import Instrument
@@ -57,6 +58,22 @@ logger = logging.getLogger("bourse.matching")
 
 ZERO = Decimal(0)
 MARKET_DATA_TASK = "apps.marketdata.tasks.market_data_apply"
+# What a batch changes on an order.
+ORDER_FIELDS = (
+    "status",
+    "filled_quantity",
+    "average_price",
+    "notional_filled",
+    "fees",
+    "reserved",
+    "hold_from_unsettled",
+    "needs_match",
+    "book_priority",
+    "cancel_source",
+    "status_reason",
+    "done_at",
+    "updated_at",
+)
 
 # The worker's books: instrument id -> (book version, book).
 _BOOKS: dict[int, tuple[int, engine.OrderBook]] = {}
@@ -171,9 +188,25 @@ class _Batch:
         self._accounts: dict[tuple, LedgerAccount] = {}
         self.lot_methods: dict[int, str] = {}
 
+    def prefetch(self, orders: list[Order]) -> None:
+        """Load the ledger buckets the batch's orders will touch in one query: each account's
+        cash in the instrument's currency and its shares of the instrument."""
+        owners = {o.account_id for o in orders}
+        rows = LedgerAccount.objects.filter(
+            Q(currency=self.currency) | Q(instrument=self.instrument),
+            owner_id__in=owners,
+        )
+        for row in rows:
+            asset = (
+                ("currency", row.currency) if row.currency else ("instrument", self.instrument.pk)
+            )
+            key = tuple(sorted((("bucket", row.bucket), ("owner", row.owner_id), asset)))
+            self._accounts[key] = row
+
     # ledger accounts, looked up once per batch
     def account(self, **lookup: Any) -> LedgerAccount:
         key = tuple(sorted((k, getattr(v, "pk", v)) for k, v in lookup.items()))
+        # an instrument bucket's key holds the instrument's id, as prefetch() stores it
         found = self._accounts.get(key)
         if found is None:
             found = self._accounts[key] = ledger_account_get(**lookup)
@@ -183,7 +216,15 @@ class _Batch:
         key = ("hold", order.account_id, order.side)
         found = self._accounts.get(key)
         if found is None:
-            found = self._accounts[key] = hold_accounts(order)
+            asset: dict[str, Any] = (
+                {"currency": self.currency}
+                if order.side == OrderSide.BUY
+                else {"instrument": self.instrument}
+            )
+            found = self._accounts[key] = {
+                bucket: self.account(owner=order.account, bucket=bucket, **asset)
+                for bucket in (Bucket.SETTLED, Bucket.UNSETTLED, Bucket.RESERVED)
+            }
         return found
 
     def priority(self) -> int:
@@ -352,28 +393,9 @@ def _flush(batch: _Batch) -> None:
         fill.trade_id = fill.trade.pk
     Fill.objects.bulk_create(batch.fills)
     touched = list(batch.touched.values())
-    for order in touched:
-        order.updated_at = batch.now
-    bulk_update_with_history(
-        touched,
-        Order,
-        [
-            "status",
-            "filled_quantity",
-            "average_price",
-            "notional_filled",
-            "fees",
-            "reserved",
-            "hold_from_unsettled",
-            "needs_match",
-            "book_priority",
-            "cancel_source",
-            "status_reason",
-            "done_at",
-            "updated_at",
-        ],
-        batch_size=500,
-        default_change_reason="matching",
+    update_rows(Order, touched, ORDER_FIELDS)
+    Order.history.bulk_history_create(
+        touched, update=True, default_change_reason="matching", default_date=batch.now
     )
     methods = _lot_methods({f.account_id for f in batch.fills if f.side == OrderSide.SELL})
     changes = []
@@ -446,7 +468,8 @@ def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
             state, _ = BookState.objects.get_or_create(instrument_id=instrument_id)
             state = BookState.objects.select_for_update().get(pk=state.pk)
             incoming = list(
-                Order.objects.select_for_update()
+                Order.objects.select_for_update(of=("self",))
+                .select_related("account")
                 .filter(
                     instrument_id=instrument_id, needs_match=True, status__in=OPEN_ORDER_STATUSES
                 )
@@ -469,8 +492,14 @@ def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
             if others:
                 batch.orders.update(
                     (o.pk, o)
-                    for o in Order.objects.select_for_update().filter(pk__in=others).order_by("pk")
+                    for o in Order.objects.select_for_update(of=("self",))
+                    .select_related("account")
+                    .filter(pk__in=others)
+                    .order_by("pk")
                 )
+            for order in batch.orders.values():
+                order.instrument = instrument
+            batch.prefetch(list(batch.orders.values()))
             _apply(batch, events)
             if batch.trades:
                 last = batch.trades[-1]
@@ -588,13 +617,20 @@ def _bust_check_trade(trade: Trade) -> None:
 
 
 def _correction_request(
-    *, trade: Trade, actor: Any, reason: str, kind: str, price: Decimal | None
+    *,
+    trade: Trade,
+    actor: Any,
+    reason: str,
+    kind: str,
+    price: Decimal | None,
+    enforce_permission: bool = True,
 ) -> Any:
     from apps.core.audit import stamp
     from apps.core.errors import invalid, invalid_state
     from apps.matching.models import CorrectionStatus, TradeCorrection
 
-    _bust_require(actor)
+    if enforce_permission:
+        _bust_require(actor)
     reason = _bust_reason(reason)
     with transaction.atomic():
         trade = Trade.objects.select_for_update().select_related("instrument").get(pk=trade.pk)
@@ -624,20 +660,36 @@ def _correction_request(
     return correction
 
 
-def trade_bust_request(*, trade: Trade, actor: Any, reason: str) -> Any:
+def trade_bust_request(
+    *, trade: Trade, actor: Any, reason: str, enforce_permission: bool = True
+) -> Any:
     """Ask to bust ``trade``; a different staff member must approve
     (:func:`trade_correction_approve`). Raises ``permission_denied`` (needs
     ``matching.bust_trade``), ``invalid`` (no reason) and ``invalid_state`` (not active,
     settled, or a request already waiting)."""
-    return _correction_request(trade=trade, actor=actor, reason=reason, kind="bust", price=None)
+    return _correction_request(
+        trade=trade,
+        actor=actor,
+        reason=reason,
+        kind="bust",
+        price=None,
+        enforce_permission=enforce_permission,
+    )
 
 
-def trade_correction_request(*, trade: Trade, actor: Any, reason: str, price: Decimal) -> Any:
+def trade_correction_request(
+    *, trade: Trade, actor: Any, reason: str, price: Decimal, enforce_permission: bool = True
+) -> Any:
     """Ask to correct ``trade``'s price to ``price`` (same quantity, orders and dates); a
     different staff member must approve. Errors as :func:`trade_bust_request`, and ``invalid``
     for a price off the tick or equal to the trade's."""
     return _correction_request(
-        trade=trade, actor=actor, reason=reason, kind="correction", price=Decimal(price)
+        trade=trade,
+        actor=actor,
+        reason=reason,
+        kind="correction",
+        price=Decimal(price),
+        enforce_permission=enforce_permission,
     )
 
 
@@ -665,7 +717,9 @@ def trade_correction_reject(*, correction: Any, actor: Any, reason: str) -> Any:
     return correction
 
 
-def trade_correction_approve(*, correction: Any, actor: Any, reason: str = "") -> Any:
+def trade_correction_approve(
+    *, correction: Any, actor: Any, reason: str = "", enforce_permission: bool = True
+) -> Any:
     """A second staff member approves a waiting bust or correction: it is applied at once, all
     or nothing (see the section's comment).
 
@@ -678,7 +732,10 @@ def trade_correction_approve(*, correction: Any, actor: Any, reason: str = "") -
     from apps.core.errors import invalid_state, permission_denied
     from apps.matching.models import CorrectionKind, CorrectionStatus, TradeCorrection
 
-    _bust_require(actor)
+    if enforce_permission:
+        _bust_require(actor)
+    elif actor is None or not getattr(actor, "pk", None):
+        raise permission_denied("A bust is approved by a named staff member.")
     decision = (reason or "").strip() or "Approved"
     with transaction.atomic():
         instrument_id = Trade.objects.values_list("instrument_id", flat=True).get(

@@ -94,18 +94,30 @@ def matching_enqueue(instrument_id: int) -> None:
     transaction.on_commit(send, robust=True)
 
 
-def hold_accounts(order: Order) -> dict[str, LedgerAccount]:
-    """The ledger buckets of an order's hold: cash of the account's currency for a buy, the
-    instrument's shares for a sell."""
+def hold_buckets(
+    *, account: TradingAccount, instrument: Instrument, side: str, lock: bool = False
+) -> dict[str, LedgerAccount]:
+    """The settled, unsettled and reserved ledger buckets an order of ``side`` holds from: cash
+    of the account's currency for a buy, the instrument's shares for a sell. With ``lock``,
+    locked (in id order, as the ledger locks) with their current balances."""
     asset: dict[str, Any] = (
-        {"currency": order.account.currency}
-        if order.side == OrderSide.BUY
-        else {"instrument": order.instrument}
+        {"currency": account.currency} if side == OrderSide.BUY else {"instrument": instrument}
     )
-    return {
-        bucket: ledger_account_get(owner=order.account, bucket=bucket, **asset)
-        for bucket in (Bucket.SETTLED, Bucket.UNSETTLED, Bucket.RESERVED)
-    }
+    buckets = (Bucket.SETTLED, Bucket.UNSETTLED, Bucket.RESERVED)
+    rows = LedgerAccount.objects.filter(owner=account, bucket__in=buckets, **asset)
+    if lock:
+        rows = rows.select_for_update().order_by("pk")
+    found = {row.bucket: row for row in rows}
+    if len(found) < len(buckets):
+        for bucket in buckets:
+            ledger_account_get(owner=account, bucket=bucket, **asset)
+        return hold_buckets(account=account, instrument=instrument, side=side, lock=lock)
+    return found
+
+
+def hold_accounts(order: Order) -> dict[str, LedgerAccount]:
+    """The ledger buckets of an order's hold (see :func:`hold_buckets`)."""
+    return hold_buckets(account=order.account, instrument=order.instrument, side=order.side)
 
 
 def hold_release_spec(
@@ -130,10 +142,6 @@ def hold_release_spec(
         postings=postings,
         memo=f"Order {order.pk} {why}: hold released",
         reference=f"ORD-{order.pk}",
-        idempotency_key=(
-            f"order:{order.pk}:release:{order.hold_total:f}:{order.reserved:f}"
-            f":{order.filled_quantity:f}"
-        ),
     )
 
 
@@ -309,6 +317,7 @@ def order_assess(
     now: dt.datetime | None = None,
     used_today: Decimal | None = None,
     replacing: Order | None = None,
+    balances: dict[str, Decimal] | None = None,
 ) -> Assessment:
     """Run every intake rule without writing anything; the first refusal is in ``error``.
 
@@ -342,7 +351,8 @@ def order_assess(
             user=account.owner, kind="trading", amount=notional, used_today=used_today
         )
         fee = selectors.order_fee(instrument=instrument, notional=notional, quantity=terms.quantity)
-        balances = _balances(account, instrument, terms.side)
+        if balances is None:
+            balances = _balances(account, instrument, terms.side)
         credit = replacing.reserved if replacing is not None else ZERO
         if terms.side == OrderSide.BUY:
             hold = notional + fee
@@ -421,18 +431,12 @@ def _same_terms(order: Order, instrument: Instrument, terms: OrderTerms) -> bool
 
 def _take_hold(order: Order, accounts: dict[str, LedgerAccount], amount: Decimal) -> list:
     """Move ``amount`` more into the order's hold, settled first (in memory: the postings of
-    the entry, and the order's hold fields). Raises ``insufficient_funds`` /
+    the entry, and the order's hold fields). ``accounts`` are the hold's buckets, locked by
+    :func:`hold_buckets` with their balances. Raises ``insufficient_funds`` /
     ``insufficient_position`` when settled + unsettled fall short (a restricted account buys
-    from settled cash only). Locks all three buckets in id order, as the ledger does, so a
-    concurrent matching batch touching the same account cannot deadlock with it."""
-    rows = {
-        a.bucket: a
-        for a in LedgerAccount.objects.select_for_update()
-        .filter(pk__in=[a.pk for a in accounts.values()])
-        .order_by("pk")
-    }
-    settled = rows[Bucket.SETTLED].balance
-    unsettled = rows[Bucket.UNSETTLED].balance
+    from settled cash only)."""
+    settled = accounts[Bucket.SETTLED].balance
+    unsettled = accounts[Bucket.UNSETTLED].balance
     if order.side == OrderSide.BUY and order.account.status == AccountStatus.RESTRICTED:
         unsettled = ZERO
     if settled + unsettled < amount:
@@ -462,7 +466,6 @@ def _hold_entry(order: Order, postings: list) -> EntrySpec:
         postings=postings,
         memo=f"Order {order.pk}: {'cash' if order.is_buy else 'shares'} reserved",
         reference=f"ORD-{order.pk}",
-        idempotency_key=f"order:{order.pk}:hold:{order.sequence}:{order.hold_total:f}",
     )
 
 
@@ -505,9 +508,13 @@ def order_place(
     )
     now = timezone.now()
     with transaction.atomic():
-        # One order at a time per client: the daily limit counts every account of the owner.
-        User.objects.select_for_update().only("pk").get(pk=account.owner_id)
-        account = TradingAccount.objects.select_related("owner").get(pk=account.pk)
+        # One order at a time per client (the daily limit counts all the owner's accounts):
+        # lock the owner's row while reading the account.
+        account = (
+            TradingAccount.objects.select_for_update(of=("owner",))
+            .select_related("owner")
+            .get(pk=account.pk)
+        )
         if client_order_id:
             existing = Order.objects.filter(
                 account=account, client_order_id=client_order_id
@@ -521,7 +528,14 @@ def order_place(
                         order_id=existing.pk,
                     )
                 return existing, False
-        assessment = order_assess(account=account, instrument=instrument, terms=terms, now=now)
+        buckets = hold_buckets(account=account, instrument=instrument, side=side, lock=True)
+        assessment = order_assess(
+            account=account,
+            instrument=instrument,
+            terms=terms,
+            now=now,
+            balances={bucket: row.balance for bucket, row in buckets.items()},
+        )
         if assessment.error is not None:
             raise assessment.error
         if lot_ids and side != OrderSide.SELL:
@@ -544,7 +558,7 @@ def order_place(
             lot_ids=list(lot_ids or []),
             placed_by=actor if actor is not None and actor.is_authenticated else None,
         )
-        postings = _take_hold(order, hold_accounts(order), assessment.hold)
+        postings = _take_hold(order, buckets, assessment.hold)
         stamp(order, actor=actor, reason="placed")
         order.save()
         journal_post_batch(entries=[_hold_entry(order, postings)])
@@ -661,7 +675,9 @@ def order_replace(
         if assessment.error is not None:
             raise assessment.error
         keeps_priority = new_limit == order.limit_price and new_quantity < order.quantity
-        accounts = hold_accounts(order)
+        accounts = hold_buckets(
+            account=order.account, instrument=order.instrument, side=order.side, lock=True
+        )
         entries = []
         if assessment.hold > order.reserved:
             postings = _take_hold(order, accounts, assessment.hold - order.reserved)

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.choices import LotReliefMethod
+from apps.core.bulk import update_rows
 from apps.ledger.models import LedgerAccount
 from apps.positions.models import (
     GainTerm,
@@ -203,7 +204,8 @@ def _save(books: Iterable[_Book]) -> None:
         _average(book.position)
         book.position.updated_at = now
         positions.append(book.position)
-    Position.objects.bulk_update(
+    update_rows(
+        Position,
         positions,
         [
             "quantity",
@@ -215,11 +217,12 @@ def _save(books: Iterable[_Book]) -> None:
             "updated_at",
         ],
     )
+    # Lots that existed before the batch and gave up shares in it (new lots are inserted
+    # with their final values).
+    relieved = {id(r.lot): r.lot for book in books for r in book.reliefs if r.lot.pk is not None}
     new_lots = [lot for book in books for lot in book.new_lots]
     TaxLot.objects.bulk_create(new_lots)
-    touched = [lot for book in books for lot in book.lots if lot.pk and lot not in book.new_lots]
-    changed = {r.lot.pk: r.lot for book in books for r in book.reliefs if r.lot.pk}
-    TaxLot.objects.bulk_update([lot for lot in touched if lot.pk in changed], ["quantity", "cost"])
+    update_rows(TaxLot, list(relieved.values()), ["quantity", "cost"])
     # Lots created and partly relieved in the same batch were saved with their final values.
     reliefs = [r for book in books for r in book.reliefs]
     for relief in reliefs:
@@ -244,7 +247,7 @@ def positions_settle(*, quantities: dict[tuple[int, int], Decimal]) -> None:
             position = positions.get(key)
             if position is not None:
                 position.settled_quantity += quantities[key]
-        Position.objects.bulk_update(positions.values(), ["settled_quantity"])
+        update_rows(Position, list(positions.values()), ["settled_quantity"])
 
 
 def positions_reconcile(*, now: dt.datetime | None = None) -> list[ReconciliationBreak]:
