@@ -147,6 +147,47 @@ def _maintenance_window() -> None:
     )
 
 
+def _corporate_actions() -> None:
+    """An announced AAPL dividend and a reverse split of NWRB waiting for a second staff
+    member's approval, entered by the operations demo user."""
+    from apps.accounts.models import User
+    from apps.instruments.models import CorporateAction
+    from apps.instruments.selectors import add_business_days
+
+    if CorporateAction.objects.exists():
+        return
+    ops = User.objects.filter(email="ops@bourse.local").first()
+    aapl = Instrument.objects.filter(symbol="AAPL").first()
+    if aapl is not None:
+        record = add_business_days(
+            calendar=aapl.calendar, start=timezone.localdate() + dt.timedelta(days=14), days=0
+        )
+        services.corporate_action_declare(
+            actor=ops,
+            instrument=aapl,
+            kind="cash_dividend",
+            description="Quarterly dividend",
+            record_date=record,
+            pay_date=add_business_days(calendar=aapl.calendar, start=record, days=3),
+            amount_per_share=D("0.26"),
+            announce=True,
+            enforce_permission=False,
+        )
+    nwrb = Instrument.objects.filter(symbol="NWRB").first()
+    if nwrb is not None:
+        services.corporate_action_declare(
+            actor=ops,
+            instrument=nwrb,
+            kind="reverse_split",
+            description="Share consolidation ahead of a listing",
+            ratio_new=1,
+            ratio_old=5,
+            effective_date=timezone.localdate() + dt.timedelta(days=30),
+            cash_in_lieu_price=D("71.25"),
+            enforce_permission=False,
+        )
+
+
 @transaction.atomic
 def load(out: TextIO) -> None:
     services.calendars_ensure_standard()
@@ -159,5 +200,6 @@ def load(out: TextIO) -> None:
         created.append(spec["symbol"])
     _halt_history()
     _maintenance_window()
+    _corporate_actions()
     total = Instrument.objects.count()
     out.write(f"Instruments: {total} listed ({len(created)} new).\n")
