@@ -267,7 +267,9 @@ def instrument_check_order_terms(
 # still to settle after the record date are taken back out (a buy not yet settled is the
 # seller's holding of record). So with T+1 a buy on the ex-date (= the record date) gets
 # nothing and its seller is paid; a buy the day before is paid. Shares transferred in count
-# from their transfer. A record date in the past reads the past; one still to come reads now.
+# from their transfer. A trade busted after the record date counts as still to settle then (the
+# ledger held it); one busted before it is in neither. A record date in the past reads the
+# past; one still to come reads now.
 
 ZERO = Decimal(0)
 
@@ -379,19 +381,39 @@ def holdings_of_record(
             processed_at__lte=instant,
         ).values_list("effective_date", "ratio_new", "ratio_old")
     )
-    unsettled = (
+    unsettled = list(
         SettlementInstruction.objects.filter(
             instrument=instrument, trade_date__lte=record_date, settlement_date__gt=record_date
-        )
-        .exclude(status=InstructionStatus.CANCELLED)
-        .values_list("account_id", "quantity", "trade_date")
+        ).values_list("account_id", "quantity", "trade_date", "status", "trade_id")
     )
-    for account_id, quantity, traded in unsettled:
+    standing = _trades_standing_at(
+        {t for *_, status, t in unsettled if status == InstructionStatus.CANCELLED}, instant
+    )
+    for account_id, quantity, traded, status, trade_id in unsettled:
+        if status == InstructionStatus.CANCELLED and trade_id not in standing:
+            continue  # busted before the instant: the ledger then held neither side of it
         for effective, new, old in splits:
             if effective > traded:
                 quantity = quantity * new / old
         holdings[account_id] = holdings.get(account_id, ZERO) - quantity
     return {k: v for k, v in holdings.items() if v > 0}
+
+
+def _trades_standing_at(trade_ids: set[int], instant: dt.datetime) -> set[int]:
+    """Of ``trade_ids`` (busted since), those whose ledger entry was not yet reversed at
+    ``instant``: the ledger then still held the trade."""
+    if not trade_ids:
+        return set()
+    from apps.ledger.models import JournalEntry
+    from apps.matching.models import Trade
+
+    entries = dict(Trade.objects.filter(pk__in=trade_ids).values_list("journal_entry_id", "pk"))
+    reversed_by_then = set(
+        JournalEntry.objects.filter(
+            reverses_id__in=[e for e in entries if e], created_at__lte=instant
+        ).values_list("reverses_id", flat=True)
+    )
+    return {trade for entry, trade in entries.items() if entry not in reversed_by_then}
 
 
 def security_holdings(*, instrument: Instrument, lock: bool = False) -> dict[int, dict]:

@@ -156,3 +156,40 @@ def test_clients_see_their_dividends_and_nobody_elses(as_staff, client_user, oth
     assert lines[0]["type"] == "dividend" and lines[0]["amount"] == "32.00"
     assert lines[0]["reference"] == action.reference
     assert_books_clean()
+
+
+def test_list_endpoints_cost_the_same_queries_for_more_rows(as_staff, client_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ops, ops2 = as_staff("broker_operations"), as_staff("broker_operations")
+    account = trading.trader(owner=client_user)
+    api = token_client(client_user)
+
+    def pay_one() -> None:
+        instrument = trading.open_instrument()
+        trading.shares(account, instrument, 10)
+        action = services.corporate_action_declare(
+            actor=ops.user,
+            instrument=instrument,
+            kind="cash_dividend",
+            record_date=today(),
+            pay_date=today() + dt.timedelta(days=1),
+            amount_per_share="0.1",
+        )
+        services.corporate_action_approve(action=action, actor=ops2.user, reason="ok")
+
+    def queries(client, url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    pay_one()
+    services.corporate_actions_process_due(now=days(1))
+    queries(api, "/api/v1/dividends"), queries(ops, BASE)  # sign-in bookkeeping done once
+    one = (queries(api, "/api/v1/dividends"), queries(ops, BASE))
+    for _ in range(3):
+        pay_one()
+    services.corporate_actions_process_due(now=days(1))
+    assert api.get("/api/v1/dividends").json()["count"] == 4
+    assert (queries(api, "/api/v1/dividends"), queries(ops, BASE)) == one

@@ -266,3 +266,24 @@ def test_dividend_income_and_preview(ops, ops2):
         1,
     )
     assert income.last_paid_on == action.pay_date
+
+
+def test_a_trade_busted_before_the_record_date_ends_counts_for_nobody(ops, ops2, superuser):
+    from apps.matching.models import Trade
+    from apps.matching.services import trade_bust_request, trade_correction_approve
+
+    instrument = trading.open_instrument()
+    seller, buyer = trading.trader(), trading.trader()
+    trading.shares(seller, instrument, 50)
+    action = dividend(instrument, ops, amount="1.00", record=0, pay=1)
+    trading.place(seller, instrument, "sell", 30, "100.00")
+    trading.place(buyer, instrument, "buy", 30, "100.00")
+    trading.match(instrument)
+    request = trade_bust_request(trade=Trade.objects.get(), actor=ops2, reason="Erroneous print")
+    trade_correction_approve(correction=request, actor=superuser, reason="Confirmed")
+
+    approve_and_process(action, ops2, on=1)
+
+    assert _paid(seller) == Decimal("50.00")
+    assert not CorporateActionEntitlement.objects.filter(account=buyer).exists()
+    assert_books_clean()
