@@ -114,8 +114,9 @@ def test_three_for_two_pays_the_fraction_in_cash_and_keeps_the_cost(ops, ops2):
 def test_a_reverse_split_cancels_open_orders_and_pays_the_fraction(ops, ops2, settings):
     settings.CORPORATE_ACTION_OPEN_ORDERS = {"split": "adjust", "reverse_split": "cancel"}
     instrument = trading.open_instrument()
-    holder, bidder = trading.trader(), trading.trader()
+    holder, bidder, small = trading.trader(), trading.trader(), trading.trader()
     trading.shares(holder, instrument, 105, cost="10500")
+    trading.shares(small, instrument, 7, cost="630", acquired_on=today() - dt.timedelta(30))
     ask = trading.place(holder, instrument, "sell", 50, "101.00")
     bid = trading.place(bidder, instrument, "buy", 20, "99.00")
     trading.match(instrument)
@@ -141,6 +142,12 @@ def test_a_reverse_split_cancels_open_orders_and_pays_the_fraction(ops, ops2, se
     instrument.refresh_from_db()
     assert instrument.reference_price == Decimal("1000.00")
     assert action.summary["orders_cancelled"] == 2
+    # Seven shares make 0.7 of a new share: all of it paid in cash, the position closed.
+    gone = _position(small, instrument)
+    assert (gone.quantity, gone.settled_quantity, gone.cost_basis) == (0, 0, 0)
+    assert gone.realized_short_term == Decimal("70.00")  # 700.00 for what cost 630
+    assert cash(small) == Decimal("100700.00")
+    assert security_balances(account=small, instrument=instrument).total == 0
     assert_books_clean()
 
 
