@@ -128,6 +128,31 @@ def instructions_create(*, fills: Sequence[Any], currency: str) -> list[Settleme
 
 # --- Settling a set of instructions ---------------------------------------------------------
 
+
+class _Row:
+    """A due instruction as a run reads it (lighter than a model instance: a run reads
+    hundreds of thousands); failing ones are loaded as models to go through ``fail``."""
+
+    FIELDS = (
+        "pk",
+        "trade_id",
+        "account_id",
+        "instrument_id",
+        "side",
+        "quantity",
+        "cash_amount",
+        "currency",
+        "trade_date",
+        "settlement_date",
+        "status",
+    )
+    __slots__ = FIELDS
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+
 # Asset keys: ("c", "USD") for cash, ("i", 42) for an instrument.
 AssetKey = tuple[str, Any]
 
@@ -187,42 +212,58 @@ def _busted(rows: Sequence[SettlementInstruction]) -> dict[int, str]:
 
 
 class _Books:
-    """The ledger buckets of a set of (account, asset) keys: loaded, created when missing
-    (settled and unsettled), locked in id order, with their balances under the lock."""
+    """The ledger buckets of a set of (account, asset) keys that exist, locked in id order,
+    with their balances under the lock. A settled bucket missing is created when something
+    is to move into it (the ledger locks it when it posts)."""
 
     def __init__(self, keys: set[tuple[int, AssetKey]], *, reserved_for: set) -> None:
         accounts = {a for a, _ in keys}
         currencies = {v for _, (kind, v) in keys if kind == "c"}
         instruments = {v for _, (kind, v) in keys if kind == "i"}
-        self.rows: dict[tuple[int, AssetKey, str], LedgerAccount] = {}
-        found = LedgerAccount.objects.filter(owner_id__in=accounts).filter(
-            Q(currency__in=currencies) | Q(instrument_id__in=instruments)
+        self.ids: dict[tuple[int, AssetKey, str], int] = {}
+        self.objects: dict[tuple[int, AssetKey, str], LedgerAccount] = {}
+        found = (
+            LedgerAccount.objects.filter(owner_id__in=accounts)
+            .filter(Q(currency__in=currencies) | Q(instrument_id__in=instruments))
+            .values_list("pk", "owner_id", "currency", "instrument_id", "bucket")
         )
-        for row in found:
-            asset = ("c", row.currency) if row.currency else ("i", row.instrument_id)
-            if (row.owner_id, asset) in keys:
-                self.rows[(row.owner_id, asset, row.bucket)] = row
-        for account_id, asset in keys:
-            for bucket in (Bucket.SETTLED, Bucket.UNSETTLED):
-                if (account_id, asset, bucket) not in self.rows:
-                    self.rows[(account_id, asset, bucket)] = _create_bucket(
-                        account_id, asset, bucket
-                    )
+        for pk, owner_id, currency, instrument_id, bucket in found:
+            asset = ("c", currency) if currency else ("i", instrument_id)
+            if (owner_id, asset) in keys:
+                self.ids[(owner_id, asset, bucket)] = pk
         # Reserved share buckets are read (not written) to tell missing shares; lock them too
         # so the position and the books are read at one consistent point.
         wanted = [
-            row.pk
-            for (account_id, asset, bucket), row in self.rows.items()
+            pk
+            for (account_id, asset, bucket), pk in self.ids.items()
             if bucket != Bucket.RESERVED or (account_id, asset) in reserved_for
         ]
-        self.balances = ledger_accounts_lock(wanted)
+        self.balances = ledger_accounts_lock(wanted) if wanted else {}
 
     def balance(self, account_id: int, asset: AssetKey, bucket: str) -> Decimal:
-        row = self.rows.get((account_id, asset, bucket))
-        return self.balances.get(row.pk, ZERO) if row is not None else ZERO
+        pk = self.ids.get((account_id, asset, bucket))
+        return self.balances.get(pk, ZERO) if pk is not None else ZERO
 
     def bucket(self, account_id: int, asset: AssetKey, bucket: str) -> LedgerAccount:
-        return self.rows[(account_id, asset, bucket)]
+        key = (account_id, asset, bucket)
+        row = self.objects.get(key)
+        if row is not None:
+            return row
+        pk = self.ids.get(key)
+        if pk is None:
+            row = _create_bucket(account_id, asset, bucket)
+        else:
+            row = LedgerAccount(
+                pk=pk,
+                owner_id=account_id,
+                currency=asset[1] if asset[0] == "c" else None,
+                instrument_id=asset[1] if asset[0] == "i" else None,
+                bucket=bucket,
+                balance=self.balances.get(pk, ZERO),
+            )
+            row._state.adding = False
+        self.objects[key] = row
+        return row
 
     def total(self, account_id: int, asset: AssetKey) -> Decimal:
         return sum(
@@ -238,12 +279,18 @@ def _create_bucket(account_id: int, asset: AssetKey, bucket: str) -> LedgerAccou
     return ledger_account_get(owner=owner, instrument=Instrument(pk=asset[1]), bucket=bucket)
 
 
+def _ids(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of ids (one parameter, instead of one per id)."""
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
 _CLAIMS_SQL = """
 SELECT account_id, instrument_id, currency,
     coalesce(sum(quantity) FILTER (WHERE quantity > 0), 0),
     coalesce(sum(cash_amount) FILTER (WHERE cash_amount > 0), 0)
 FROM settlement_settlementinstruction
-WHERE account_id = ANY(%s) AND status IN ('pending', 'failed') AND NOT (id = ANY(%s))
+WHERE account_id = ANY(%s::bigint[]) AND status IN ('pending', 'failed')
+    AND NOT (id = ANY(%s::bigint[]))
 GROUP BY 1, 2, 3
 """
 
@@ -253,7 +300,7 @@ def _claims(account_ids: Iterable[int], *, excluding: Iterable[int]) -> dict:
     from the accounts' unsettled buckets: shares to receive and proceeds to collect."""
     claims: dict[tuple[int, AssetKey], Decimal] = defaultdict(Decimal)
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIMS_SQL, [sorted(set(account_ids)), sorted(set(excluding))])
+        cursor.execute(_CLAIMS_SQL, [_ids(sorted(set(account_ids))), _ids(sorted(set(excluding)))])
         for account_id, instrument_id, currency, shares, cash in cursor.fetchall():
             claims[(account_id, ("i", instrument_id))] += shares
             claims[(account_id, ("c", currency))] += cash
@@ -431,6 +478,9 @@ def _settle(
     positions_settle(quantities={k: q for k, q in quantities.items() if q})
 
     if outcome.failed:
+        if not all(isinstance(r, SettlementInstruction) for r in outcome.failed):
+            models = SettlementInstruction.objects.in_bulk([r.pk for r in outcome.failed])
+            outcome.failed = [models[r.pk] for r in outcome.failed]
         for row in outcome.failed:
             code, why = failing[row.pk]
             if row.status == InstructionStatus.PENDING:
@@ -456,6 +506,41 @@ def _settle(
     return outcome
 
 
+_AUDIT_COLUMNS = {
+    "history_id",
+    "history_date",
+    "history_type",
+    "history_user_id",
+    "history_change_reason",
+    "ip_address",
+    "user_agent",
+    "correlation_id",
+}
+
+
+def _history_sql() -> str:
+    """INSERT ... SELECT of one history row per instruction, as simple-history writes them
+    (every tracked column as it now stands, with who, when, why and the request context)."""
+    history = SettlementInstruction.history.model
+    tracked = ", ".join(
+        f.column for f in history._meta.concrete_fields if f.column not in _AUDIT_COLUMNS
+    )
+    # Table and column names come from the models, never from input.
+    return (
+        f"INSERT INTO {history._meta.db_table} ({tracked}, history_date, history_type, "  # noqa: S608
+        "history_user_id, history_change_reason, ip_address, user_agent, correlation_id) "
+        f"SELECT {tracked}, %s, '~', %s, %s, %s, %s, %s "
+        f"FROM {SettlementInstruction._meta.db_table} WHERE id = ANY(%s::bigint[])"
+    )
+
+
+_SETTLE_SQL = """
+UPDATE settlement_settlementinstruction
+SET status = %s, settled_at = %s, run_id = %s
+WHERE id = ANY(%s::bigint[]) AND status IN ('pending', 'failed')
+"""
+
+
 def _mark_settled(
     rows: Sequence[SettlementInstruction],
     *,
@@ -465,31 +550,44 @@ def _mark_settled(
     reason: str,
     buy_in: bool,
 ) -> None:
-    """pending/failed -> settled (or bought_in) for ``rows``, with one history row each."""
-    target = InstructionStatus.BOUGHT_IN if buy_in else InstructionStatus.SETTLED
-    for row in rows:
-        if buy_in:
-            row.buy_in()
-        else:
-            row.settle()
-        row.settled_at = now
-        row.run_id = run.pk if run is not None else None
-        if actor is not None:
-            row.resolved_by = actor
-            row.resolved_at = now
-            row.status_reason = reason or row.status_reason
-    changes: dict[str, Any] = {"status": target, "settled_at": now, "run_id": rows[0].run_id}
-    if actor is not None:
-        changes.update(resolved_by=actor, resolved_at=now, status_reason=rows[0].status_reason)
-    SettlementInstruction.objects.filter(pk__in=[r.pk for r in rows]).update(**changes)
-    SettlementInstruction.history.bulk_history_create(
-        rows,
-        update=True,
-        default_user=actor if getattr(actor, "pk", None) else None,
-        default_change_reason=reason or f"settled by run {run.pk if run else ''}".strip(),
-        default_date=now,
-        custom_historical_attrs=history_attrs(),
-    )
+    """pending/failed -> settled (or failed -> bought_in) for ``rows``, one history row each.
+
+    Staff resolve one instruction at a time, through its transition. A run settles thousands:
+    one UPDATE whose WHERE is the transition's source states (the rows are locked), and one
+    INSERT ... SELECT for their history rows."""
+    if actor is not None or buy_in:
+        for row in rows:
+            if buy_in:
+                row.buy_in()
+            else:
+                row.settle()
+            row.settled_at = now
+            row.run = run
+            if actor is not None:
+                row.resolved_by = actor
+                row.resolved_at = now
+                row.status_reason = reason or row.status_reason
+            stamp(row, actor=actor, reason=reason or "settled")
+            row.save()
+        return
+    ids = _ids(r.pk for r in rows)
+    ctx = history_attrs()
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL, [InstructionStatus.SETTLED, now, run.pk if run else None, ids])
+        if cursor.rowcount != len(rows):
+            raise invalid_state("Instructions changed under the run; run the date again.")
+        cursor.execute(
+            _history_sql(),
+            [
+                now,
+                None,
+                reason or f"Settled by the settlement run of {run.run_date}",
+                ctx["ip_address"],
+                ctx["user_agent"] or "",
+                ctx["correlation_id"] or "",
+                ids,
+            ],
+        )
 
 
 # --- Settlement runs ------------------------------------------------------------------------
@@ -606,12 +704,14 @@ def _run_progress(
 def _settle_chunk(run: SettlementRun, account_ids: Sequence[int], now: dt.datetime) -> None:
     with transaction.atomic(durable=True):
         _lock_timeout()
-        rows = list(
-            _due(run.run_date, run.calendar)
+        rows = [
+            _Row(*values)
+            for values in _due(run.run_date, run.calendar)
             .filter(account_id__in=account_ids)
             .select_for_update(of=("self",))
             .order_by("pk")
-        )
+            .values_list(*_Row.FIELDS)
+        ]
         outcome = (
             _settle(rows, run=run, on=run.run_date, key="settlement", now=now)
             if rows
