@@ -66,6 +66,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
+from django.db.models.base import ModelState
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -77,7 +78,7 @@ from apps.instruments.models import Instrument, TradingCalendar
 from apps.instruments.selectors import schedule_for
 from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.lock_objects import ledger_accounts_lock
-from apps.ledger.models import JournalEntry, LedgerAccount
+from apps.ledger.models import LedgerAccount
 from apps.ledger.money import minor_unit
 from apps.ledger.services import EntrySpec, journal_post_batch, ledger_account_get
 from apps.settlement.choices import (
@@ -178,35 +179,34 @@ class _Outcome:
     delivered: Decimal = ZERO
 
 
+_BUSTED_SQL = """
+SELECT t.id, t.status, r.id
+FROM matching_trade t
+LEFT JOIN ledger_journalentry r ON r.reverses_id = t.journal_entry_id
+    AND NOT EXISTS (SELECT 1 FROM ledger_journalentry rr WHERE rr.reverses_id = r.id)
+WHERE t.id = ANY(%s::bigint[]) AND (t.status <> 'active' OR r.id IS NOT NULL)
+"""
+
+
 def _busted(rows: Sequence[SettlementInstruction]) -> dict[int, str]:
     """Instructions whose trade no longer stands: busted or corrected, or its ledger entry
-    reversed (and that reversal not itself reversed). Instruction id -> reason."""
-    from apps.matching.models import Trade
+    reversed (and that reversal not itself reversed). Instruction id -> reason.
 
-    trades = {
-        pk: (status, entry_id)
-        for pk, status, entry_id in Trade.objects.filter(
-            pk__in={r.trade_id for r in rows}
-        ).values_list("pk", "status", "journal_entry_id")
-    }
-    entry_ids = {entry_id for _, entry_id in trades.values() if entry_id}
-    reversals = dict(
-        JournalEntry.objects.filter(reverses_id__in=entry_ids).values_list("reverses_id", "pk")
-    )
-    undone = set(
-        JournalEntry.objects.filter(reverses_id__in=reversals.values()).values_list(
-            "reverses_id", flat=True
-        )
-    )
+    One query returning only such trades (a run asks about thousands that stand)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BUSTED_SQL, [_ids(sorted({r.trade_id for r in rows}))])
+        trades = {pk: (status, reversal) for pk, status, reversal in cursor.fetchall()}
     found = {}
     for row in rows:
-        status, entry_id = trades.get(row.trade_id, ("active", None))
+        if row.trade_id not in trades:
+            continue
+        status, reversal = trades[row.trade_id]
         if status != "active":
             found[row.pk] = f"Trade {row.trade_id} is {status}: nothing to settle."
-        elif entry_id in reversals and reversals[entry_id] not in undone:
+        else:
             found[row.pk] = (
                 f"Trade {row.trade_id} was busted: its ledger entry was reversed "
-                f"(entry {reversals[entry_id]})."
+                f"(entry {reversal})."
             )
     return found
 
@@ -253,15 +253,21 @@ class _Books:
         if pk is None:
             row = _create_bucket(account_id, asset, bucket)
         else:
-            row = LedgerAccount(
-                pk=pk,
+            # As the database row, without Model.__init__'s per-field work (a run posts to
+            # tens of thousands of buckets); only what posting reads is set.
+            row = LedgerAccount.__new__(LedgerAccount)
+            row.__dict__.update(
+                id=pk,
                 owner_id=account_id,
+                house=None,
                 currency=asset[1] if asset[0] == "c" else None,
                 instrument_id=asset[1] if asset[0] == "i" else None,
                 bucket=bucket,
                 balance=self.balances.get(pk, ZERO),
             )
+            row._state = ModelState()
             row._state.adding = False
+            row._state.db = connection.alias
         self.objects[key] = row
         return row
 
