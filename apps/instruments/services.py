@@ -1182,6 +1182,25 @@ def _cash_text(value: Decimal, currency: str) -> str:
     return cash_text(Decimal(value), currency)
 
 
+def _settled_cash_accounts(accounts: dict[int, Any], currency: str) -> dict[int, Any]:
+    """Trading account id -> its settled cash ledger account in ``currency`` (one query for
+    those that exist, the ledger's service for the others)."""
+    from apps.ledger.choices import Bucket
+    from apps.ledger.models import LedgerAccount
+    from apps.ledger.services import client_cash_account
+
+    found = {
+        row.owner_id: row
+        for row in LedgerAccount.objects.filter(
+            owner_id__in=list(accounts), currency=currency, bucket=Bucket.SETTLED
+        )
+    }
+    for account_id, account in accounts.items():
+        if account_id not in found:
+            found[account_id] = client_cash_account(account, currency, Bucket.SETTLED)
+    return found
+
+
 def _cash_account(currency: str) -> Any:
     from apps.ledger.choices import HouseAccount
     from apps.ledger.services import house_account
@@ -1196,13 +1215,8 @@ def _dividend_pay(action: CorporateAction, *, actor: Any, now: dt.datetime) -> d
     """Pay every holder of record in one ledger batch and record their entitlements."""
     from apps.accounts.models import TradingAccount
     from apps.instruments.selectors import dividend_line, holdings_of_record
-    from apps.ledger.choices import Bucket, HouseAccount
-    from apps.ledger.services import (
-        EntrySpec,
-        client_cash_account,
-        house_account,
-        journal_post_batch,
-    )
+    from apps.ledger.choices import HouseAccount
+    from apps.ledger.services import EntrySpec, house_account, journal_post_batch
 
     instrument, currency = action.instrument, action.currency
     holdings = holdings_of_record(instrument=instrument, record_date=action.record_date, now=now)
@@ -1210,6 +1224,7 @@ def _dividend_pay(action: CorporateAction, *, actor: Any, now: dt.datetime) -> d
     rate = Decimal(str(settings.DIVIDEND_WITHHOLDING_RATE))
     source = _cash_account(currency)
     withheld_to = house_account(HouseAccount.WITHHOLDING, currency)
+    cash_accounts = _settled_cash_accounts(accounts, currency)
     lines, entries = [], []
     for account_id in sorted(holdings):
         account = accounts[account_id]
@@ -1220,7 +1235,7 @@ def _dividend_pay(action: CorporateAction, *, actor: Any, now: dt.datetime) -> d
             continue
         postings = [(source, -line.gross)]
         if line.net:
-            postings.append((client_cash_account(account, currency, Bucket.SETTLED), line.net))
+            postings.append((cash_accounts[account_id], line.net))
         if line.withholding:
             postings.append((withheld_to, line.withholding))
         memo = (
@@ -1277,7 +1292,6 @@ def _split_apply(
     from apps.ledger.choices import Bucket, HouseAccount
     from apps.ledger.services import (
         EntrySpec,
-        client_cash_account,
         journal_post_batch,
         ledger_account_get,
     )
@@ -1322,7 +1336,7 @@ def _split_apply(
     )
     accounts = TradingAccount.objects.in_bulk(list(balances))
     price = action.cash_in_lieu_price
-    adjustments, split_entries, cash_entries, blocked = [], [], [], []
+    adjustments, split_entries, in_lieu, blocked = [], [], [], []
     for owner_id in sorted(balances):
         target = split_buckets(
             action=action,
@@ -1355,14 +1369,15 @@ def _split_apply(
         for bucket in (Bucket.SETTLED, Bucket.UNSETTLED, Bucket.RESERVED):
             change = getattr(target, bucket) - balances[owner_id].get(bucket, Decimal(0))
             if change:
-                postings.append(
-                    (
-                        ledger_account_get(
-                            owner=accounts[owner_id], instrument=instrument, bucket=bucket
-                        ),
-                        change,
+                held = holdings[owner_id].get(bucket)
+                ledger_account = (
+                    held[0]
+                    if held
+                    else ledger_account_get(
+                        owner=accounts[owner_id], instrument=instrument, bucket=bucket
                     )
                 )
+                postings.append((ledger_account, change))
         if target.after != target.before:
             postings.append((custody, target.before - target.after))
         if postings:
@@ -1378,25 +1393,23 @@ def _split_apply(
                 )
             )
         if proceeds:
-            cash_entries.append(
-                EntrySpec(
-                    kind="cash_in_lieu",
-                    postings=[
-                        (_cash_account(instrument.currency), -Decimal(proceeds)),
-                        (
-                            client_cash_account(
-                                accounts[owner_id], instrument.currency, Bucket.SETTLED
-                            ),
-                            Decimal(proceeds),
-                        ),
-                    ],
-                    memo=f"{instrument.symbol} {action.ratio_display} split: cash in lieu of "
-                    f"{target.fraction.normalize():f} shares at {price.normalize():f}",
-                    reference=action.reference,
-                    idempotency_key=f"corporate_action:{action.pk}:cash_in_lieu:{owner_id}",
-                    actor=actor,
-                )
-            )
+            in_lieu.append((owner_id, Decimal(proceeds), target.fraction))
+    cash_source = _cash_account(instrument.currency)
+    cash_accounts = _settled_cash_accounts(
+        {owner_id: accounts[owner_id] for owner_id, _, _ in in_lieu}, instrument.currency
+    )
+    cash_entries = [
+        EntrySpec(
+            kind="cash_in_lieu",
+            postings=[(cash_source, -proceeds), (cash_accounts[owner_id], proceeds)],
+            memo=f"{instrument.symbol} {action.ratio_display} split: cash in lieu of "
+            f"{fraction.normalize():f} shares at {price.normalize():f}",
+            reference=action.reference,
+            idempotency_key=f"corporate_action:{action.pk}:cash_in_lieu:{owner_id}",
+            actor=actor,
+        )
+        for owner_id, proceeds, fraction in in_lieu
+    ]
     if blocked:
         raise invalid_state(
             f"Trades still to settle bring some accounts more {instrument.symbol} than they "
