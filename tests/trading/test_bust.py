@@ -316,3 +316,50 @@ def test_a_correction_price_must_be_on_the_tick_and_new(booked):
         with pytest.raises(ApplicationError) as refused:
             services.trade_correction_request(trade=trade, actor=desk(), reason="x", price=D(price))
         assert refused.value.code == "invalid"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_approvals_apply_a_bust_once():
+    import threading
+
+    from django.db import connection
+
+    FeeSchedule.objects.create(asset_class="equity", bps=D("10"), minimum_per_order=D("1.00"))
+    instrument = trading.open_instrument(reference_price=D("100.00"))
+    seller, buyer = trading.trader("10.00"), trading.trader("5000.00")
+    trading.shares(seller, instrument, 10)
+    trading.place(seller, instrument, "sell", 10, "100.00")
+    trading.match(instrument)
+    trading.place(buyer, instrument, "buy", 10, "100.00")
+    trading.match(instrument)
+    request = services.trade_bust_request(
+        trade=Trade.objects.get(), actor=desk(), reason="Wrong price"
+    )
+    approvers = [desk() for _ in range(4)]
+    outcomes: list[str] = []
+    unexpected: list[BaseException] = []
+    barrier = threading.Barrier(len(approvers))
+
+    def approve_it(approver) -> None:
+        try:
+            barrier.wait()
+            services.trade_correction_approve(correction=request, actor=approver)
+            outcomes.append("applied")
+        except ApplicationError as exc:
+            outcomes.append(exc.code)
+        except BaseException as exc:  # pragma: no cover - reported below
+            unexpected.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve_it, args=(a,)) for a in approvers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not unexpected, unexpected
+    assert sorted(outcomes) == ["applied"] + ["invalid_state"] * 3
+    assert JournalEntry.objects.filter(kind="reversal").count() == 1
+    assert cash_balances(account=buyer).settled == D("5000.00")
+    assert security_balances(account=seller, instrument=instrument).settled == 10
+    assert_books_clean()
