@@ -33,7 +33,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts import services as account_services
@@ -53,6 +53,8 @@ from apps.ledger.choices import Bucket, HouseAccount
 from apps.ledger.money import minor_unit
 from apps.ledger.selectors import cash_balances, security_balances
 from apps.ledger.services import bank_credit_receive, journal_post, ledger_account_get
+from apps.marketdata.choices import NotificationEvent
+from apps.marketdata.services import notification_preferences_update
 from apps.matching import services as matching
 from apps.matching.models import BookState, Trade
 from apps.orders import services as order_services
@@ -227,22 +229,31 @@ def house_makers(*, currencies: Iterable[str], accredited: bool = False) -> list
                     )
                     user.set_unusable_password()  # nobody signs in as the house
                     user.save(update_fields=["password"])
+                    # Confirmations of the house's own fills and deposits stay in the record
+                    # only: no e-mail, no live push.
+                    notification_preferences_update(
+                        user=user,
+                        preferences={
+                            event: {"in_app": False, "email": False}
+                            for event in (NotificationEvent.ORDER_FILL, NotificationEvent.DEPOSIT)
+                        },
+                    )
                 held = {a.currency: a for a in TradingAccount.objects.filter(owner=user)}
                 for currency in currencies:
                     if currency not in held:
                         held[currency] = account_services.trading_account_open(
                             owner=user, actor=user, currency=currency
                         )
-            _approve_house_kyc(user, n)
-            for currency in currencies:
-                account = TradingAccount.objects.get(owner=user, currency=currency)
-                if account.status == AccountStatus.PENDING:
-                    account_services.trading_account_activate(
-                        account=account,
-                        actor=None,
-                        reason="House market-making account.",
-                        enforce_permission=False,
-                    )
+                _approve_house_kyc(user, n)
+                for currency in currencies:
+                    account = TradingAccount.objects.get(owner=user, currency=currency)
+                    if account.status == AccountStatus.PENDING:
+                        account_services.trading_account_activate(
+                            account=account,
+                            actor=None,
+                            reason="House market-making account.",
+                            enforce_permission=False,
+                        )
             accounts = {
                 a.currency: a
                 for a in TradingAccount.objects.filter(owner=user, status=AccountStatus.ACTIVE)
@@ -377,6 +388,7 @@ class Report:
     placed: int = 0
     cancelled: int = 0
     refused: int = 0
+    failed: int = 0
     trades: int = 0
     steps: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
@@ -386,7 +398,7 @@ class Report:
         return (
             f"{self.steps} steps on {', '.join(self.instruments) or 'no instrument'}: "
             f"{self.placed} orders placed, {self.cancelled} cancelled, {self.refused} refused, "
-            f"{self.trades} trades"
+            f"{self.trades} trades" + (f", {self.failed} failed" if self.failed else "")
         )
 
 
@@ -485,6 +497,12 @@ class Simulator:
             self.report.refusals[exc.code] = self.report.refusals.get(exc.code, 0) + 1
             logger.debug("Simulator order refused: %s", exc.message)
             return None
+        except OperationalError:
+            # A deadlock with another simulation of the same house accounts: nothing was
+            # written; the next step carries on.
+            self.report.failed += 1
+            logger.warning("Simulator order failed in the database", exc_info=True)
+            return None
         self.report.placed += 1
         if self.inline:
             matching.match_instrument(instrument_id=instrument.pk)
@@ -499,6 +517,10 @@ class Simulator:
             )
         except ApplicationError:
             return  # it filled meanwhile
+        except OperationalError:
+            self.report.failed += 1
+            logger.warning("Simulator cancel failed in the database", exc_info=True)
+            return
         self.report.cancelled += 1
 
     def _requote(self, maker: Maker, book: Book) -> None:
@@ -599,22 +621,23 @@ def simulate(
     rate: float = 0,
     seed: int | None = None,
     inline: bool = False,
+    exclusive: bool = False,
 ) -> Report:
-    """Run the house market makers (see the module's docstring). Only one run at a time in
-    the whole platform: a run that finds another going returns an empty report."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, RUN_LOCK])
-        (acquired,) = cursor.fetchone()
-    if not acquired:
-        logger.info("Another market simulation is running; this one is skipped")
-        return Report()
+    """Run the house market makers (see the module's docstring). ``exclusive`` (the beat
+    job): only one such run at a time in the whole platform; one that finds another going
+    returns an empty report. Runs that are not exclusive may overlap (more order flow)."""
+    acquired = True
+    if exclusive:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, RUN_LOCK])
+            (acquired,) = cursor.fetchone()
+        if not acquired:
+            logger.info("Another market simulation is running; this one is skipped")
+            return Report()
     try:
-        simulator = Simulator(
-            instruments=tradable_instruments(symbols),
-            seed=seed,
-            inline=inline,
-        )
+        simulator = Simulator(instruments=tradable_instruments(symbols), seed=seed, inline=inline)
         return simulator.run(steps=steps, seconds=seconds, rate=rate)
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, RUN_LOCK])
+        if exclusive:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, RUN_LOCK])

@@ -55,5 +55,6 @@ def simulate_market(steps: int | None = None) -> int:
     report = simulator.simulate(
         symbols=settings.MARKETDATA_SIMULATOR_SYMBOLS or None,
         steps=steps or settings.MARKETDATA_SIMULATOR_STEPS,
+        exclusive=True,
     )
     return report.trades

@@ -18,6 +18,7 @@ from apps.ledger.models import Deposit, JournalEntry
 from apps.ledger.selectors import ledger_integrity
 from apps.marketdata import simulator, tasks
 from apps.marketdata.models import MarketState, TradeTick
+from apps.marketdata.services import notification_channels
 from apps.matching.models import Trade
 from apps.orders.models import Order
 from apps.positions.services import positions_reconcile
@@ -63,6 +64,11 @@ def test_house_makers_are_verified_clients_created_once():
     assert len(first) == simulator.MAKERS
     for maker in again:
         assert not maker.user.has_usable_password()
+        # The house hears of its own fills only in the record.
+        assert notification_channels(user=maker.user, event="order_fill") == {
+            "in_app": False,
+            "email": False,
+        }
         application = KycApplication.objects.get(user=maker.user)
         assert application.status == KycStatus.APPROVED and application.tier == 3
         accounts = TradingAccount.objects.filter(owner=maker.user)
