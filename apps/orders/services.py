@@ -360,7 +360,7 @@ def order_assess(
             buying_power = balances[Bucket.SETTLED] + (
                 ZERO if settled_only else balances[Bucket.UNSETTLED]
             )
-            buying_power += credit
+            buying_power = selectors.cash_amount(buying_power + credit, account.currency)
             after = buying_power - hold
             if after < 0:
                 raise _refuse(
@@ -374,7 +374,7 @@ def order_assess(
                 )
         else:
             hold = terms.quantity
-            available = balances[Bucket.SETTLED] + balances[Bucket.UNSETTLED] + credit
+            available = (balances[Bucket.SETTLED] + balances[Bucket.UNSETTLED] + credit).normalize()
             if available < hold:
                 raise _refuse(
                     OrderErrorCode.INSUFFICIENT_POSITION,
@@ -411,6 +411,26 @@ def _balances(account: TradingAccount, instrument: Instrument, side: str) -> dic
     return balances
 
 
+def _own_open_lots(account: TradingAccount, instrument: Instrument, lot_ids: list) -> bool:
+    from django.apps import apps
+
+    try:
+        wanted = {int(i) for i in lot_ids}
+    except (TypeError, ValueError):
+        return False
+    found = (
+        apps.get_model("positions", "TaxLot")
+        .objects.filter(
+            pk__in=wanted,
+            position__account=account,
+            position__instrument=instrument,
+            quantity__gt=0,
+        )
+        .count()
+    )
+    return found == len(wanted)
+
+
 def _next_sequence() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval('orders_arrival_seq')")
@@ -444,8 +464,8 @@ def _take_hold(order: Order, accounts: dict[str, LedgerAccount], amount: Decimal
         raise _refuse(
             OrderErrorCode.INSUFFICIENT_FUNDS if buy else OrderErrorCode.INSUFFICIENT_POSITION,
             "Not enough buying power for this order." if buy else "Not enough shares to sell.",
-            required=f"{amount:f}",
-            available=f"{settled + unsettled:f}",
+            required=f"{amount.normalize():f}",
+            available=f"{(settled + unsettled).normalize():f}",
         )
     from_settled = min(settled, amount)
     from_unsettled = amount - from_settled
@@ -540,6 +560,11 @@ def order_place(
             raise assessment.error
         if lot_ids and side != OrderSide.SELL:
             raise invalid("Only a sell order relieves specific lots.", lot_ids="Sell orders only.")
+        if lot_ids and not _own_open_lots(account, instrument, lot_ids):
+            raise invalid(
+                "Choose lots of this account's position in this instrument.",
+                lot_ids="Unknown or closed lot.",
+            )
         order = Order(
             account=account,
             instrument=instrument,

@@ -300,7 +300,33 @@ def positions_reconcile(*, now: dt.datetime | None = None) -> list[Reconciliatio
                     ledger_settled=expected_settled,
                 )
             )
-    ReconciliationBreak.objects.bulk_create(breaks)
+    # A difference already listed and not yet resolved is not listed again.
+    open_breaks = {
+        (
+            b.account_id,
+            b.instrument_id,
+            b.position_quantity,
+            b.ledger_quantity,
+            b.position_settled,
+            b.ledger_settled,
+        )
+        for b in ReconciliationBreak.objects.filter(resolved_at__isnull=True)
+    }
+    ReconciliationBreak.objects.bulk_create(
+        [
+            b
+            for b in breaks
+            if (
+                b.account_id,
+                b.instrument_id,
+                b.position_quantity,
+                b.ledger_quantity,
+                b.position_settled,
+                b.ledger_settled,
+            )
+            not in open_breaks
+        ]
+    )
     return breaks
 
 
