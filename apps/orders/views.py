@@ -129,9 +129,12 @@ def ticket_context(
     *, user: Any, instrument: Instrument | None, account: TradingAccount | None = None
 ) -> dict[str, Any]:
     """What ``orders/_ticket.html`` needs, for a page that includes the ticket."""
+    accounts = trading_accounts_for(user=user)
+    if instrument is not None:
+        accounts = accounts.filter(currency=instrument.currency)
     return {
         "instrument": instrument,
-        "accounts": list(trading_accounts_for(user=user)),
+        "accounts": list(accounts),
         "form": ticket_form(user=user, instrument=instrument, account=account),
     }
 
@@ -181,10 +184,13 @@ def _ticket_response(
     instrument: Instrument | None,
     preview: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    accounts = trading_accounts_for(user=request.user)
+    if instrument is not None:
+        accounts = accounts.filter(currency=instrument.currency)
     context = {
         "form": form,
         "instrument": instrument,
-        "accounts": list(trading_accounts_for(user=request.user)),
+        "accounts": list(accounts),
         "preview": preview,
     }
     template = "orders/_ticket.html" if request.htmx else "orders/new.html"

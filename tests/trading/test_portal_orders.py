@@ -3,6 +3,7 @@ cancel and replace, the history with fills, an order's page."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -197,7 +198,12 @@ def test_another_clients_orders_are_not_found(market, other_client):
 
 
 def test_the_live_instrument_page_carries_the_ticket(market):
-    instrument, _, browser = market
+    instrument, account, browser = market
     page = browser.get(f"/instruments/{instrument.symbol}/live/")
     assert page.status_code == 200
-    assert 'id="order-ticket"' in page.content.decode()
+    html = page.content.decode()
+    assert 'id="order-ticket"' in html and 'action="/orders/place/"' in html
+    key = re.search(r'name="request_key" value="([^"]+)"', html).group(1)
+    for _ in range(2):  # a double click
+        browser.post("/orders/place/", ticket(instrument, account, request_key=key))
+    assert Order.objects.count() == 1
