@@ -787,12 +787,18 @@ def _bust_refusal(exc: Any, trade: Trade, accounts: dict[int, TradingAccount]) -
             "left): they were sold or are reserved for an open sell order. Cancel that order, "
             "or bust the later trade first."
         )
-    else:
+    elif account.pk == trade.sell_order.account_id and ledger_account.bucket == "unsettled":
         message = (
             f"Account {account.number} has used the unsettled proceeds of this trade "
             f"({exc.details.get('available')} {trade.instrument.currency} left, "
             f"{exc.details.get('needed')} needed). Cancel its open buy orders, or settle the "
             "difference with an adjustment first."
+        )
+    else:
+        message = (
+            f"Account {account.number} lacks the cash this needs in {ledger_account.bucket} "
+            f"({exc.details.get('available')} {trade.instrument.currency} left, "
+            f"{exc.details.get('needed')} needed)."
         )
     return ApplicationError(exc.code, message, {**exc.details, "account": account.number})
 

@@ -76,10 +76,10 @@ def test_the_blotter_filters_and_searches(book):
     assert results(browser.get(url, {"account__id__exact": seller.pk})) == [ask.pk]
     assert results(browser.get(url, {"status__exact": "filled"})) == [ask.pk]
     assert results(browser.get(url, {"open": "yes"})) == sorted([bid.pk, waiting.pk])
-    assert results(browser.get(url, {"created_at__gte": "2000-01-01"})) == sorted(
+    assert results(browser.get(url, {"created_at__gte": "2000-01-01 00:00:00+00:00"})) == sorted(
         [ask.pk, bid.pk, waiting.pk]
     )
-    assert results(browser.get(url, {"created_at__gte": "2999-01-01"})) == []
+    assert results(browser.get(url, {"created_at__gte": "2999-01-01 00:00:00+00:00"})) == []
     assert results(browser.get(url, {"q": buyer.number})) == sorted([bid.pk, waiting.pk])
     assert results(browser.get(url, {"q": "ask-1"})) == [ask.pk]
     assert results(browser.get(url, {"q": second.symbol.lower()})) == [waiting.pk]

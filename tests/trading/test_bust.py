@@ -196,6 +196,17 @@ def test_a_bust_is_refused_once_the_buyer_sold_from_the_lot(booked):
     assert buyer.number in refused.value.message
 
 
+def test_a_bust_is_refused_once_the_seller_spent_the_proceeds(booked):
+    _, seller, *_, trade = booked
+    other = trading.open_instrument(reference_price=D("100.00"))
+    trading.place(seller, other, "buy", 60, "100.00")  # 6006.00: settled, then unsettled cash
+    request = services.trade_bust_request(trade=trade, actor=desk(), reason="Wrong price")
+    with pytest.raises(ApplicationError) as refused:
+        services.trade_correction_approve(correction=request, actor=desk())
+    assert refused.value.code == "insufficient_funds"
+    assert f"Account {seller.number} has used the unsettled proceeds" in refused.value.message
+
+
 def test_a_settled_trade_cannot_be_busted(booked):
     *_, trade = booked
     request = services.trade_bust_request(trade=trade, actor=desk(), reason="Wrong price")
