@@ -57,6 +57,7 @@ def test_selling_what_unsettled_proceeds_bought_is_a_violation(
     assert violation.restricted_until is None
     client.refresh_from_db()
     assert client.status == "active"
+    assert_books_clean()
 
 
 def test_three_violations_in_twelve_months_restrict_the_account_for_90_days(
@@ -109,6 +110,7 @@ def test_purchases_with_settled_cash_are_not_violations(desk, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         trade(y, client, dealer, 20, "10.00")
     assert not GoodFaithViolation.objects.exists()
+    assert_books_clean()
 
 
 def test_selling_after_the_proceeds_settled_is_not_a_violation(
@@ -121,6 +123,7 @@ def test_selling_after_the_proceeds_settled_is_not_a_violation(
     with django_capture_on_commit_callbacks(execute=True):
         trade(y, client, dealer, 20, "10.00")
     assert not GoodFaithViolation.objects.exists()
+    assert_books_clean()
 
 
 def test_selling_other_shares_of_the_same_security_is_not_a_violation(
@@ -136,6 +139,7 @@ def test_selling_other_shares_of_the_same_security_is_not_a_violation(
     with django_capture_on_commit_callbacks(execute=True):
         trade(y, client, dealer, 40, "10.00")  # now into the shares bought unsettled
     assert GoodFaithViolation.objects.count() == 1
+    assert_books_clean()
 
 
 def test_the_run_finds_a_violation_the_fill_did_not_report(desk):
@@ -150,3 +154,4 @@ def test_the_run_finds_a_violation_the_fill_did_not_report(desk):
     assert result.violations_found == 1
     assert GoodFaithViolation.objects.get().account == client
     assert run(timezone.localdate()).violations_found == 1  # found once, not again
+    assert_books_clean()
