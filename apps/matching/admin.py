@@ -275,6 +275,13 @@ class TradeCorrectionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         ),
     ]
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may bust trades sees the requests waiting for them.
+        return super().has_view_permission(request, obj) or request.user.has_perm(BUST[0])
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or request.user.has_perm(BUST[0])
+
     @admin.display(description="Reversal")
     def reversal_entry(self, obj: TradeCorrection) -> str:
         if obj.reversal_entry_id is None:

@@ -140,12 +140,8 @@ def _bust(staff: User, out: TextIO) -> None:
         return
     try:
         request = trade_bust_request(trade=trade, actor=staff, reason=BUST[1])
-        # Operations stand in for the trading desk here (the demo grants no desk role).
         trade_correction_approve(
-            correction=request,
-            actor=ops,
-            reason="Demo: checked against the vault's price log",
-            enforce_permission=False,
+            correction=request, actor=ops, reason="Demo: checked against the vault's price log"
         )
     except ApplicationError as exc:
         out.write(f"Demo bust skipped: {exc.message}\n")

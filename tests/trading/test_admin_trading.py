@@ -211,6 +211,37 @@ def test_a_price_correction_from_the_admin(book):
     assert request.status == "applied" and request.replacement.price == D("99.50")
 
 
+def test_the_desk_roles_bust_with_four_eyes(book):
+    trade = Trade.objects.get()
+    ops, risk = StaffFactory(role="broker_operations"), StaffFactory(role="risk")
+    one, two = admin_login(ops), admin_login(risk)
+    one.post(
+        "/admin/matching/trade/",
+        {
+            "action": "action_request_bust",
+            "_selected_action": [trade.pk],
+            "apply": "1",
+            "reason": "Printed off the market",
+        },
+    )
+    request = TradeCorrection.objects.get()
+    queue = two.get("/admin/matching/tradecorrection/")
+    assert queue.status_code == 200 and b"action_approve_selected_requests" in queue.content
+    two.post(
+        "/admin/matching/tradecorrection/",
+        {
+            "action": "action_approve_selected_requests",
+            "_selected_action": [request.pk],
+            "apply": "1",
+            "reason": "Checked",
+        },
+    )
+    request.refresh_from_db()
+    assert request.status == "applied" and request.decided_by == risk
+    support = admin_login(StaffFactory(role="support"))
+    assert support.get("/admin/matching/tradecorrection/").status_code == 403
+
+
 def test_the_bust_actions_are_only_offered_with_the_permission(book):
     viewer = admin_login(staff_with("matching.view_trade"))
     page = viewer.get("/admin/matching/trade/")
