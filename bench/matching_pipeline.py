@@ -354,7 +354,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_latency(accounts: list, instruments: list, rate: float, seconds: float) -> dict:
+def bench_latency(
+    accounts: list, instruments: list, rate: float, seconds: float, servers: int
+) -> dict:
     """POST /api/v1/orders at a steady ``rate`` through daphne; latencies in ms."""
     from apps.accounts.services import api_token_issue
 
@@ -362,32 +364,38 @@ def bench_latency(accounts: list, instruments: list, rate: float, seconds: float
     for account in accounts[:20]:
         _, key = api_token_issue(email=account.owner.email, password=PASSWORD)
         tokens[account.pk] = key
-    port = _free_port()
+    # Daphne runs Django's synchronous views one at a time per process; production runs
+    # several processes behind a load balancer, and so does this benchmark (round robin).
+    ports = [_free_port() for _ in range(servers)]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev"}
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    processes = [
+        subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for port in ports
+    ]
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        for port in ports:
+            for _ in range(150):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
         rng = random.Random(3)
         total = int(rate * seconds)
         plan = []
@@ -416,6 +424,7 @@ def bench_latency(accounts: list, instruments: list, rate: float, seconds: float
         threads = 24
 
         def worker(index: int) -> None:
+            port = ports[index % len(ports)]
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             for i in range(index, total, threads):
                 token, body = plan[i]
@@ -454,8 +463,10 @@ def bench_latency(accounts: list, instruments: list, rate: float, seconds: float
         for t in pool:
             t.join()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(20)
     latencies.sort()
     return {
         "sent": total,
@@ -476,6 +487,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--servers", type=int, default=3, help="daphne processes")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
@@ -521,9 +533,10 @@ def main() -> None:
             f" = {rest / total:,.0f} orders/s",
             flush=True,
         )
-        latency = bench_latency(accounts, instruments, args.rate, args.seconds)
+        latency = bench_latency(accounts, instruments, args.rate, args.seconds, args.servers)
         print(
-            f"API ack latency at {args.rate:.0f} orders/s for {args.seconds:.0f} s: "
+            f"API ack latency at {args.rate:.0f} orders/s for {args.seconds:.0f} s "
+            f"({args.servers} daphne processes): "
             f"p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms, "
             f"max {latency['max_ms']:.1f} ms ({latency['ok']}/{latency['sent']} accepted, "
             f"{latency['failures']} failed {latency['first_failure']})",
