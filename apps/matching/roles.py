@@ -3,7 +3,12 @@
 
 from apps.accounts.choices import Role
 
-_READ = ["matching.view_trade", "matching.view_fill", "matching.view_bookstate"]
+_READ = [
+    "matching.view_trade",
+    "matching.view_fill",
+    "matching.view_bookstate",
+    "matching.view_tradecorrection",
+]
 
 GRANTS = {
     Role.BROKER_OPERATIONS: [*_READ, "matching.bust_trade"],

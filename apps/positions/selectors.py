@@ -171,7 +171,7 @@ class _Today:
 
 def _today_fills(positions: Sequence[Position], now: dt.datetime) -> dict[tuple[int, int], _Today]:
     """Per (account, instrument): the position's fills on its instrument's current trade date
-    (busted trades left out)."""
+    (only trades in force: busted ones and the originals of corrections are left out)."""
     dates: dict[int, dt.date] = {}
     for position in positions:
         instrument = position.instrument
@@ -182,11 +182,11 @@ def _today_fills(positions: Sequence[Position], now: dt.datetime) -> dict[tuple[
     wanted = Q()
     for instrument_id, day in dates.items():
         wanted |= Q(instrument_id=instrument_id, trade_date=day)
-    rows = (
-        Fill.objects.filter(wanted, account_id__in={p.account_id for p in positions})
-        .exclude(trade__status=TradeStatus.BUSTED)
-        .values_list("account_id", "instrument_id", "side", "quantity", "notional", "fee")
-    )
+    rows = Fill.objects.filter(
+        wanted,
+        account_id__in={p.account_id for p in positions},
+        trade__status=TradeStatus.ACTIVE,
+    ).values_list("account_id", "instrument_id", "side", "quantity", "notional", "fee")
     today: dict[tuple[int, int], _Today] = defaultdict(_Today)
     for account_id, instrument_id, side, quantity, notional, fee in rows:
         item = today[(account_id, instrument_id)]
