@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -113,12 +113,29 @@ def live_server_url(transactional_db) -> Iterator[str]:
             server.kill()
             server.wait()
         log.close()
+        _wait_for_server_sessions_to_end()
+
+
+def _wait_for_server_sessions_to_end() -> None:
+    """The server's database sessions end a moment after its process; the test database is
+    flushed (and at the end dropped) only once they have."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 @pytest.fixture
 def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A Chromium page (Playwright's sync API). Database calls made while it is open are
-    allowed: Playwright keeps an event loop around, which Django would otherwise refuse."""
+    allowed: Playwright keeps an event loop running in this thread, which Django would
+    otherwise refuse."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -136,3 +153,6 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         finally:
             context.close()
             browser.close()
+            # With Playwright's loop in this thread, Django kept the test's queries on a
+            # connection of their own; close it, or the test database could not be dropped.
+            connections.close_all()
