@@ -447,11 +447,13 @@ def _market_data_outbox(
     )
 
 
-def match_instrument(*, instrument_id: int, limit: int = 5000) -> BatchResult:
-    """Match every order of the instrument waiting for the pipeline (up to ``limit`` per
-    transaction; a longer queue takes several runs). Idempotent: a run with nothing waiting
-    changes nothing."""
+def match_instrument(*, instrument_id: int, limit: int | None = None) -> BatchResult:
+    """Match the orders of the instrument waiting for the pipeline, up to ``limit`` (default
+    ``MATCHING_BATCH_SIZE``) per transaction; a longer queue takes several runs. Small batches
+    keep the clients' ledger buckets locked briefly, so intake is not held up behind them.
+    Idempotent: a run with nothing waiting changes nothing."""
     started = time.perf_counter()
+    limit = limit or settings.MATCHING_BATCH_SIZE
     result = BatchResult(instrument_id=instrument_id)
     if not Order.objects.filter(
         instrument_id=instrument_id, needs_match=True, status__in=OPEN_ORDER_STATUSES

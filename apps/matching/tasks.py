@@ -18,7 +18,7 @@ def match_instrument(instrument_id: int) -> int:
     while True:
         result = services.match_instrument(instrument_id=instrument_id)
         total += result.orders
-        if result.orders < 5000:
+        if result.orders < settings.MATCHING_BATCH_SIZE:
             return total
 
 

@@ -517,6 +517,9 @@ ORDER_MARKET_COLLAR_PCT = Decimal(env("ORDER_MARKET_COLLAR_PCT", default="5"))
 ORDER_MAX_NOTIONAL = Decimal(env("ORDER_MAX_NOTIONAL", default="1000000"))
 # Self-trade prevention: which order is cancelled when an account's orders would meet.
 MATCHING_SELF_TRADE = env("MATCHING_SELF_TRADE", default="cancel_resting")
+# Orders per matching transaction: larger batches amortise more, smaller ones hold clients'
+# ledger buckets locked for less time (intake waits on them).
+MATCHING_BATCH_SIZE = env.int("MATCHING_BATCH_SIZE", default=200)
 # Orders left waiting for the pipeline longer than this are enqueued again by the sweeper.
 MATCHING_SWEEP_AFTER_SECONDS = env.int("MATCHING_SWEEP_AFTER_SECONDS", default=5)
 
