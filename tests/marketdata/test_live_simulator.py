@@ -109,3 +109,17 @@ def test_the_command_and_the_beat_task(settings):
     assert isinstance(trades, int)
     assert Order.objects.count() > before
     assert ledger_integrity().ok
+
+
+def test_short_runs_take_turns_across_instruments():
+    symbols = ["ROTA", "ROTB", "ROTC"]
+    for symbol in symbols:
+        listed(symbol)
+    for seed in range(6):
+        simulator.simulate(symbols=symbols, steps=1, seed=seed)
+    traded = set(
+        Order.objects.filter(instrument__symbol__in=symbols).values_list(
+            "instrument__symbol", flat=True
+        )
+    )
+    assert len(traded) > 1
