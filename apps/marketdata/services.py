@@ -769,6 +769,7 @@ def ticks_purge(*, now: datetime | None = None) -> int:
 def fills_notify(*, fill_ids: Sequence[int]) -> int:
     """Confirm each fill to its client (``order_fill``: in the portal and by e-mail, as they
     chose), once per fill (a repeat sends nothing). Returns how many fills it looked at."""
+    from apps.ledger.money import cash_text
     from apps.matching.models import Fill
 
     fills = (
@@ -781,7 +782,8 @@ def fills_notify(*, fill_ids: Sequence[int]) -> int:
         order, account = fill.order, fill.account
         symbol = fill.instrument.symbol
         quantity = f"{fill.quantity.normalize():f}"
-        price = f"{fill.price:f}"
+        price = f"{fill.price.quantize(fill.instrument.tick_size):f}"
+        fee = cash_text(fill.fee, fill.instrument.currency)
         verb = "Bought" if fill.side == "buy" else "Sold"
         notify(
             user=account.owner,
@@ -790,7 +792,7 @@ def fills_notify(*, fill_ids: Sequence[int]) -> int:
             body=(
                 f"Trade confirmation: order {order.pk} on account {account.number} "
                 f"{verb.lower()} {quantity} {symbol} at {price} {fill.instrument.currency}, "
-                f"fee {fill.fee:f}, trade date {fill.trade_date}, settles on "
+                f"fee {fee}, trade date {fill.trade_date}, settles on "
                 f"{fill.settlement_date}. The order is now {order.status.replace('_', ' ')}."
             ),
             data={

@@ -529,9 +529,10 @@ def order_place(
     now = timezone.now()
     with transaction.atomic():
         # One order at a time per client (the daily limit counts all the owner's accounts):
-        # lock the owner's row while reading the account.
+        # lock the owner's row while reading the account. FOR NO KEY UPDATE, so rows that
+        # merely reference the user (history rows of a concurrent cancel) do not wait on it.
         account = (
-            TradingAccount.objects.select_for_update(of=("owner",))
+            TradingAccount.objects.select_for_update(of=("owner",), no_key=True)
             .select_related("owner")
             .get(pk=account.pk)
         )
@@ -668,7 +669,7 @@ def order_replace(
     now = timezone.now()
     with transaction.atomic():
         book_lock(order.instrument_id)
-        User.objects.select_for_update().only("pk").get(pk=order.account.owner_id)
+        User.objects.select_for_update(no_key=True).only("pk").get(pk=order.account.owner_id)
         order = _locked_open_order(order.pk)
         new_quantity = order.quantity if quantity is None else quantity
         new_limit = order.limit_price if limit_price is None else limit_price
