@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
+from django.apps import apps
 from django.conf import settings
 from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import timezone
@@ -63,9 +64,9 @@ def best_opposite_price(*, instrument: Instrument, side: str) -> Decimal | None:
 
 def reference_price(*, instrument: Instrument) -> Decimal | None:
     """The last trade price, else the instrument's reference price."""
+    # matching sits downstream of orders: read its table without importing it
     last = (
-        Order.objects.none()
-        .model._meta.apps.get_model("matching", "BookState")
+        apps.get_model("matching", "BookState")
         .objects.filter(instrument=instrument)
         .values_list("last_price", flat=True)
         .first()

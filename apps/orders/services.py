@@ -411,14 +411,17 @@ def _balances(account: TradingAccount, instrument: Instrument, side: str) -> dic
     return balances
 
 
-def _own_open_lots(account: TradingAccount, instrument: Instrument, lot_ids: list) -> bool:
+def _unknown_lots(account: TradingAccount, instrument: Instrument, lot_ids: list) -> set:
+    """The ``lot_ids`` that are not open lots of the account's position in the instrument."""
     from django.apps import apps
 
+    if not lot_ids:
+        return set()
     try:
         wanted = {int(i) for i in lot_ids}
     except (TypeError, ValueError):
-        return False
-    found = (
+        return set(lot_ids)
+    found = set(
         apps.get_model("positions", "TaxLot")
         .objects.filter(
             pk__in=wanted,
@@ -426,9 +429,9 @@ def _own_open_lots(account: TradingAccount, instrument: Instrument, lot_ids: lis
             position__instrument=instrument,
             quantity__gt=0,
         )
-        .count()
+        .values_list("pk", flat=True)
     )
-    return found == len(wanted)
+    return wanted - found
 
 
 def _next_sequence() -> int:
@@ -561,10 +564,11 @@ def order_place(
             raise assessment.error
         if lot_ids and side != OrderSide.SELL:
             raise invalid("Only a sell order relieves specific lots.", lot_ids="Sell orders only.")
-        if lot_ids and not _own_open_lots(account, instrument, lot_ids):
+        unknown = _unknown_lots(account, instrument, lot_ids or [])
+        if unknown:
             raise invalid(
-                "Choose lots of this account's position in this instrument.",
-                lot_ids="Unknown or closed lot.",
+                "Some lots are not open lots of this position.",
+                lot_ids=f"Unknown or closed lots: {sorted(unknown)}.",
             )
         order = Order(
             account=account,

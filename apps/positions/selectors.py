@@ -79,15 +79,6 @@ def lots_for(*, position: Position, include_closed: bool = False) -> QuerySet[Ta
     return rows.order_by("acquired_on", "pk")
 
 
-def open_lot_ids(*, account: TradingAccount, instrument: Instrument) -> set[int]:
-    """Ids of the open tax lots of ``account`` in ``instrument`` (a sell may name them)."""
-    return set(
-        TaxLot.objects.filter(
-            position__account=account, position__instrument=instrument, quantity__gt=0
-        ).values_list("pk", flat=True)
-    )
-
-
 def lot_term(lot: TaxLot, *, on: dt.date | None = None) -> str:
     """``long`` when the lot would be held more than a year if sold ``on`` (today)."""
     on = on or timezone.localdate()

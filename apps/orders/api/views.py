@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.selectors import trading_account_for
-from apps.core.errors import invalid, not_found
+from apps.core.errors import not_found
 from apps.core.idempotency import idempotent
 from apps.core.permissions import staff_permission
 from apps.instruments.selectors import instrument_get
@@ -24,7 +24,6 @@ from apps.orders.api import serializers as s
 from apps.orders.api.fields import cash_text, price_text, quantity_text
 from apps.orders.choices import OPEN_ORDER_STATUSES, OrderSide
 from apps.orders.models import Order
-from apps.positions.selectors import open_lot_ids
 
 
 def _paginated(view: APIView, request: Request, queryset, serializer_class) -> Response:
@@ -97,13 +96,6 @@ class OrderListCreateApi(APIView):
         account = trading_account_for(user=request.user, pk=values["account"])
         instrument = instrument_get(symbol=values["symbol"])
         lot_ids = values.get("lot_ids") or []
-        if lot_ids and values["side"] == OrderSide.SELL:
-            unknown = set(lot_ids) - open_lot_ids(account=account, instrument=instrument)
-            if unknown:
-                raise invalid(
-                    "Some lots are not open lots of this position.",
-                    lot_ids=f"Unknown or closed lots: {sorted(unknown)}.",
-                )
         order, created = services.order_place(
             account=account,
             instrument=instrument,
